@@ -1,0 +1,204 @@
+"""The ``ctxcomp`` command: ``compress``, ``demo``, and subcommands other modules add.
+
+Thin by design: it parses arguments, calls the public API and prints. User errors exit
+with status 2 and one line on stderr (no traceback); backend failures exit with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from ctxcomp.errors import CtxcompError, UnknownModelError
+from ctxcomp.types import DEFAULT_MODEL, Budget, CompressedContext
+
+#: Modules that add a subcommand: each defines ``register(subparsers)``.
+PLUGIN_COMMANDS = ("ctxcomp.bench.cli", "ctxcomp.models.cli")
+DEFAULT_STAGES = ("embedding",)
+DEMO_BUDGET = 300
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of tokens") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"the budget must be > 0 tokens, got {number}")
+    return number
+
+
+def _add_compress(sub: Any) -> None:
+    p = sub.add_parser("compress", help="compress chunks for a query",
+                       description="Compress a JSONL file of chunks (or of {query, chunks} requests).")
+    p.add_argument("--query", "-q", help="the query (required unless every line carries one)")
+    p.add_argument("--input", "-i", required=True, help="JSONL file, or - for stdin")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--budget", "-b", type=_positive_int, help="max output tokens")
+    size.add_argument("--ratio", type=float, help="compression factor >= 1 instead of --budget")
+    p.add_argument("--pipeline", "-p", help="pipeline spec (.yaml/.toml/.json)")
+    p.add_argument("--stages", help=f"comma-separated stage names (default: {','.join(DEFAULT_STAGES)})")
+    p.add_argument("--model", "-m", default=None, help=f"target model for tokens and $ (default {DEFAULT_MODEL})")
+    p.add_argument("--price-in", type=float, help="USD per 1M input tokens for --model (overrides)")
+    p.add_argument("--json", action="store_true", help="print JSON (one object per request)")
+    p.set_defaults(func=cmd_compress)
+
+
+def _add_demo(sub: Any) -> None:
+    p = sub.add_parser("demo", help="run the default pipeline on the shipped sample")
+    p.add_argument("--budget", "-b", type=_positive_int, default=DEMO_BUDGET)
+    p.add_argument("--model", "-m", default=DEFAULT_MODEL)
+    p.set_defaults(func=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ctxcomp", description="Compress LLM context; report the savings.")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_compress(sub)
+    _add_demo(sub)
+    for module in PLUGIN_COMMANDS:
+        try:
+            plugin = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if not exc.name or not module.startswith(exc.name):  # a real import bug inside it
+                raise
+            continue
+        plugin.register(sub)
+    return parser
+
+
+def _pipeline(args: argparse.Namespace, budget: Budget | None) -> Any:
+    from ctxcomp.pipeline import Pipeline
+
+    if args.pipeline:
+        overrides = {"budget": budget} if budget is not None else {}
+        return Pipeline.from_spec(args.pipeline, **overrides)
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else DEFAULT_STAGES
+    return Pipeline(list(stages), budget)
+
+
+def _check_model(model: str, price_in: float | None) -> None:
+    from ctxcomp.pricing import Price, price_of, set_price
+
+    if price_in is not None:
+        set_price(model, Price(price_in))
+        return
+    price_of(model)  # raises UnknownModelError with the closest names
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    from ctxcomp.io import read_requests
+
+    model = args.model or DEFAULT_MODEL
+    _check_model(model, args.price_in)
+    budget = None
+    if args.budget is not None:
+        budget = Budget(max_tokens=args.budget, model=model)
+    elif args.ratio is not None:
+        budget = Budget(ratio=args.ratio, model=model)
+    elif not args.pipeline:
+        raise SystemExit(_usage_error("give --budget or --ratio (or a --pipeline spec with a budget)"))
+    requests = read_requests(args.input)
+    missing = [i for i, r in enumerate(requests) if r.query is None and args.query is None]
+    if missing:
+        raise SystemExit(_usage_error("--query is required for a file of chunks"))
+    pipe = _pipeline(args, budget)
+    from tqdm import tqdm
+
+    bar = tqdm(requests, desc="compress", unit="query", disable=len(requests) < 2, file=sys.stderr)
+    for request in bar:
+        query = request.query if request.query is not None else args.query
+        ctx = pipe.compress(query, list(request.chunks))
+        if args.json:
+            print(json.dumps({"query": query, **ctx.to_dict()}, ensure_ascii=False))
+        else:
+            print(ctx.text)
+            if len(requests) > 1:
+                print("\n" + "-" * 40)
+    return 0
+
+
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else f"${value:.6f}"
+
+
+def render_report(query: str, ctx: CompressedContext, seconds: float, titles: dict[str, str]) -> str:
+    """A readable before/after report of one compression."""
+    approx = " (approximate tokenizer)" if ctx.tokens_approximate else ""
+    lines = [
+        f"query: {query}",
+        "",
+        f"{'':14}{'before':>12}{'after':>12}",
+        f"{'tokens':14}{ctx.tokens_in:>12,}{ctx.tokens_out:>12,}   ({ctx.model}{approx})",
+        f"{'cost/request':14}{_money(ctx.cost_before):>12}{_money(ctx.cost_after):>12}",
+        f"ratio {ctx.ratio:.1f}x, saved {ctx.tokens_saved:,} tokens"
+        + (f" = {_money(ctx.cost_saved)} per request, {_money((ctx.cost_saved or 0) * 1e6)} per million requests"
+           if ctx.cost_saved is not None else ""),
+        f"time {seconds:.2f} s: " + ", ".join(f"{s.name} {s.seconds:.2f} s" for s in ctx.stages),
+        "",
+        f"kept {len(ctx.chunks)} chunks:",
+    ]
+    for chunk in ctx.chunks:
+        title = titles.get(chunk.source_id, "")
+        lines.append(f"  [{chunk.source_id}] {title[:40]:40} {chunk.tokens_out:>4}/{chunk.tokens_in:<4} tokens, "
+                     f"{len(chunk.spans)} span(s), score {chunk.score if chunk.score is not None else float('nan'):.3f}")
+    lines += ["", "compressed context:", "-" * 60, ctx.text, "-" * 60]
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ctxcomp.io import read_requests
+    from ctxcomp.pipeline import Pipeline
+
+    data = resources.files("ctxcomp").joinpath("data")
+    sample = json.loads(data.joinpath("demo_query.json").read_text("utf-8"))
+    with resources.as_file(data.joinpath("demo.jsonl")) as path:
+        chunks = read_requests(path)[0].chunks
+    _check_model(args.model, None)
+    pipe = Pipeline(list(DEFAULT_STAGES), Budget(max_tokens=args.budget, model=args.model))
+    print(f"loading the default pipeline ({', '.join(DEFAULT_STAGES)}) ...", file=sys.stderr)
+    for stage in pipe.stages:
+        getattr(stage, "setup", lambda: None)()
+    started = time.perf_counter()
+    ctx = pipe.compress(sample["query"], list(chunks))
+    seconds = time.perf_counter() - started
+    titles = {c.id: str(c.metadata.get("title", "")) for c in chunks}
+    print(render_report(sample["query"], ctx, seconds, titles))
+    kept = [a for a in sample["answers"] if a.lower() in ctx.text.lower()]
+    print(f"gold answer {sample['answers'][0]!r} {'kept' if kept else 'LOST'} in the compressed context")
+    return 0
+
+
+def _usage_error(message: str) -> int:
+    print(f"ctxcomp: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except UnknownModelError as exc:
+        return _usage_error(f"{exc} (or pass --price-in for it)")
+    except CtxcompError as exc:
+        print(f"ctxcomp: error: {exc}", file=sys.stderr)
+        return 1 if exc.is_retryable else 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

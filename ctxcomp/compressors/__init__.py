@@ -1,0 +1,1 @@
+"""Compressors: one module per method; see ctxcomp.registry for their names."""

@@ -1,0 +1,43 @@
+"""The baseline: keep the head of the context, cut at a word boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ctxcomp.compressors.base import BaseCompressor
+from ctxcomp.compressors.selection import Assembly, Unit, assemble, longest_prefix
+from ctxcomp.tokens import TokenCounter
+from ctxcomp.types import Chunk
+
+
+class TruncateCompressor(BaseCompressor):
+    """Keep whole chunks from the start while they fit, then the longest word prefix
+    of the next one that fits. Query-independent; the usual baseline.
+
+    Example:
+        >>> from ctxcomp import Budget
+        >>> out = TruncateCompressor().compress("", ["one two three", "four five"], Budget(max_tokens=3))
+        >>> out.text
+        'one two three'
+    """
+
+    name = "truncate"
+    requires_query = False
+
+    def _propose(
+        self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter
+    ) -> Assembly:
+        kept: list[Unit] = []
+        for index, chunk in enumerate(chunks):
+            if not chunk.text:
+                continue
+            # Scores fall with position, so any trimming removes the tail first.
+            unit = Unit(index, (0, len(chunk.text)), score=-float(index))
+            if assemble(chunks, [*kept, unit], counter).tokens <= limit:
+                kept.append(unit)
+                continue
+            partial = longest_prefix(chunks, unit, counter, limit, before=kept)
+            if partial is not None:
+                kept.append(partial)
+            break
+        return assemble(chunks, kept, counter)

@@ -1,0 +1,1 @@
+"""Model loading: encoders and causal LMs by hub id, local path or shipped-package name."""

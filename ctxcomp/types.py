@@ -1,0 +1,205 @@
+"""Core value types shared by every stage.
+
+All types are frozen dataclasses: a stage never mutates what it was given. Numbers stay
+numbers (token counts are ``int``, money is ``float`` US dollars, time is seconds).
+Provenance is not optional: every :class:`CompressedChunk` says which character spans of
+which source survived. This module imports nothing from ctxcomp but ``errors``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ctxcomp.errors import BudgetError, InputError
+
+Span = tuple[int, int]
+
+#: Placed between chunks when a context is assembled into one text.
+CHUNK_SEPARATOR = "\n\n"
+#: Placed between two kept spans of one chunk that were not adjacent in the source.
+SPAN_SEPARATOR = " "
+
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+def content_id(text: str) -> str:
+    """A stable id for a text: ``c`` + the first 12 hex digits of its SHA-256."""
+    return "c" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One retrieved passage or memory record.
+
+    Args:
+        text: the passage text.
+        id: a stable source id; defaults to a hash of the text.
+        metadata: anything the caller wants carried along (not interpreted).
+        score: an upstream retrieval score, if any.
+    """
+
+    text: str
+    id: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    score: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise InputError(f"Chunk.text must be a str, got {type(self.text).__name__}")
+        if not self.id:
+            object.__setattr__(self, "id", content_id(self.text))
+        elif not isinstance(self.id, str):
+            object.__setattr__(self, "id", str(self.id))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What the compressed context may cost, counted with ``model``'s tokenizer.
+
+    Give exactly one of ``max_tokens`` or ``ratio``.
+
+    Args:
+        max_tokens: the output may hold at most this many tokens.
+        ratio: a compression factor >= 1; the output may hold ``tokens_in / ratio`` tokens.
+        model: the target model whose tokenizer counts (and whose price is reported).
+
+    Raises:
+        BudgetError: both or neither given, or a value that is not a positive number.
+    """
+
+    max_tokens: int | None = None
+    ratio: float | None = None
+    model: str = DEFAULT_MODEL
+
+    def __post_init__(self) -> None:
+        if (self.max_tokens is None) == (self.ratio is None):
+            raise BudgetError("give exactly one of max_tokens or ratio")
+        if self.max_tokens is not None:
+            if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int):
+                raise BudgetError(f"max_tokens must be an int, got {self.max_tokens!r}")
+            if self.max_tokens <= 0:
+                raise BudgetError(f"max_tokens must be > 0, got {self.max_tokens}")
+        if self.ratio is not None:
+            if isinstance(self.ratio, bool) or not isinstance(self.ratio, (int, float)):
+                raise BudgetError(f"ratio must be a number, got {self.ratio!r}")
+            if not math.isfinite(self.ratio) or self.ratio < 1:
+                raise BudgetError(f"ratio must be a finite number >= 1, got {self.ratio}")
+        if not isinstance(self.model, str) or not self.model:
+            raise BudgetError("model must be a non-empty model name")
+
+    def limit(self, tokens_in: int) -> int:
+        """The token limit for an input of ``tokens_in`` tokens (at least 1)."""
+        if self.max_tokens is not None:
+            return self.max_tokens
+        assert self.ratio is not None  # guaranteed by __post_init__
+        return max(1, int(tokens_in / self.ratio))
+
+
+def join_spans(source: str, spans: Sequence[Span]) -> str:
+    """Text of ``spans`` of ``source``: adjacent spans run on, gaps get SPAN_SEPARATOR."""
+    parts: list[str] = []
+    prev_end: int | None = None
+    for start, end in spans:
+        if prev_end is not None and start != prev_end:
+            parts.append(SPAN_SEPARATOR)
+        parts.append(source[start:end])
+        prev_end = end
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class CompressedChunk:
+    """What survived of one source chunk.
+
+    Attributes:
+        text: the kept text: the spans of the source joined by :func:`join_spans`.
+        source_id: the id of the source :class:`Chunk`.
+        spans: sorted, non-overlapping ``(start, end)`` character offsets into the
+            source text; ``source.text[start:end]`` is exactly what was kept.
+        tokens_in: tokens of the source chunk text.
+        tokens_out: tokens of ``text``.
+        score: the compressor's relevance score for this chunk (higher is better).
+        metadata: the source chunk's metadata, carried along.
+    """
+
+    text: str
+    source_id: str
+    spans: tuple[Span, ...]
+    tokens_in: int
+    tokens_out: int
+    score: float | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class StageReport:
+    """What one stage did: tokens in and out, wall seconds, and whether a cache served it."""
+
+    name: str
+    tokens_in: int
+    tokens_out: int
+    seconds: float
+    cache_hit: bool | None = None
+
+
+@dataclass(frozen=True)
+class CompressedContext:
+    """The result of a compression.
+
+    Attributes:
+        chunks: the kept chunks, in their original order.
+        text: the assembled context (chunk texts joined by CHUNK_SEPARATOR).
+        tokens_in: tokens of the assembled input, counted for ``model``.
+        tokens_out: tokens of ``text``, counted for ``model``.
+        model: the target model whose tokenizer counted.
+        cost_before: USD of sending the input as prompt tokens (None: no known price).
+        cost_after: USD of sending ``text`` as prompt tokens (None: no known price).
+        stages: one report per stage that ran.
+        budget_tokens: the token limit that applied.
+        tokens_approximate: True when the tokenizer is an approximation for ``model``.
+    """
+
+    chunks: tuple[CompressedChunk, ...]
+    text: str
+    tokens_in: int
+    tokens_out: int
+    model: str = DEFAULT_MODEL
+    cost_before: float | None = None
+    cost_after: float | None = None
+    stages: tuple[StageReport, ...] = ()
+    budget_tokens: int | None = None
+    tokens_approximate: bool = False
+
+    @property
+    def ratio(self) -> float:
+        """Compression achieved: tokens_in / tokens_out (inf when nothing was kept)."""
+        if self.tokens_out == 0:
+            return math.inf if self.tokens_in else 1.0
+        return self.tokens_in / self.tokens_out
+
+    @property
+    def tokens_saved(self) -> int:
+        return self.tokens_in - self.tokens_out
+
+    @property
+    def cost_saved(self) -> float | None:
+        if self.cost_before is None or self.cost_after is None:
+            return None
+        return self.cost_before - self.cost_after
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (spans as lists; ratio included; inf written as None)."""
+        data = asdict(self)
+        data["chunks"] = [
+            {**asdict(c), "spans": [list(s) for s in c.spans], "metadata": dict(c.metadata)}
+            for c in self.chunks
+        ]
+        ratio = self.ratio
+        data["ratio"] = ratio if math.isfinite(ratio) else None
+        data["tokens_saved"] = self.tokens_saved
+        data["cost_saved"] = self.cost_saved
+        return data
