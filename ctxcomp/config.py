@@ -59,9 +59,11 @@ class PipelineSpec:
 
 
 def _build_cache(settings: Mapping[str, Any]) -> Any:
-    from ctxcomp.cache import build_cache  # type: ignore[attr-defined]
+    """The spec's ``cache:`` mapping as a Pipeline ``cache`` argument (False: disabled)."""
+    from ctxcomp.cache import build_cache
 
-    return build_cache(**dict(settings))
+    cache = build_cache(**dict(settings))
+    return cache if cache is not None else False
 
 
 def _read_file(path: Path) -> Any:

@@ -64,7 +64,13 @@ class Pipeline:
     Args:
         stages: compressors, registry names, or ``{"name": ..., **settings}`` dicts.
         budget: the default budget (a call may pass another).
-        cache: a context cache (see ``ctxcomp.cache``); None disables caching.
+        cache: where compressed contexts are cached (see :mod:`ctxcomp.cache`). None (the
+            default) gives this pipeline its own in-process LRU cache (1,024 entries,
+            64 MiB); False disables caching; a ``ContextCache``, a ``CacheBackend``, a
+            settings mapping (``{"backend": "redis", "url": ...}``) or a ``redis://`` URL
+            selects another. A repeated request is served from the cache: the result's
+            first StageReport is named "cache" and its ``cache_hit`` says hit or miss. A
+            cache outage never fails a compression (it is logged and counted).
         ledger: where each compression is accounted; a new in-memory Ledger if None.
         tenant: the default tenant for cache keys and the ledger.
 
@@ -79,7 +85,7 @@ class Pipeline:
         self,
         stages: Sequence[StageSpec],
         budget: Budget | None = None,
-        cache: Any = None,
+        cache: Any = None,  # None: in-process LRU; False: off (see the docstring)
         ledger: Ledger | None = None,
         *,
         tenant: str = "default",
@@ -88,7 +94,9 @@ class Pipeline:
             raise ConfigError("a pipeline needs a non-empty list of stages")
         self.stages: list[Compressor] = [build_stage(s) for s in stages]
         self.budget = budget
-        self.cache = cache
+        from ctxcomp.cache import resolve_cache
+
+        self.cache = resolve_cache(cache)
         self.ledger = ledger if ledger is not None else Ledger()
         self.tenant = tenant
 
@@ -122,14 +130,7 @@ class Pipeline:
             InputError: empty query (when a stage needs one), no chunks, bad chunks.
             ConfigError: no budget given here or at construction.
         """
-        budget = budget or self.budget
-        if budget is None:
-            raise ConfigError("no budget: pass one to compress() or to Pipeline(...)")
-        if not isinstance(budget, Budget):
-            raise InputError(f"budget must be a Budget, got {type(budget).__name__}")
-        query = check_query(query, self.requires_query())
-        items = coerce_chunks(chunks)
-        tenant = tenant or self.tenant
+        query, items, budget, tenant = self._prepare(query, chunks, budget, tenant)
         started = time.perf_counter()
         if self.cache is not None:
             ctx, hit = self.cache.get_or_compute(
@@ -148,8 +149,27 @@ class Pipeline:
         *,
         tenant: str | None = None,
     ) -> CompressedContext:
-        """Async form of :meth:`compress` (the model work runs in a worker thread)."""
-        return await asyncio.to_thread(self.compress, query, chunks, budget, tenant=tenant)
+        """Async form of :meth:`compress` (the model work runs in a worker thread; the
+        cache is consulted with its backend's async client)."""
+        if self.cache is None or not hasattr(self.cache, "aget_or_compute"):
+            return await asyncio.to_thread(self.compress, query, chunks, budget, tenant=tenant)
+        query, items, budget, tenant = self._prepare(query, chunks, budget, tenant)
+        started = time.perf_counter()
+        ctx, hit = await self.cache.aget_or_compute(
+            self, query, items, budget, lambda: asyncio.to_thread(self._run, query, items, budget), tenant=tenant
+        )
+        self.ledger.record(ctx, tenant=tenant, seconds=time.perf_counter() - started, cache_hit=hit)
+        return ctx
+
+    def _prepare(
+        self, query: str, chunks: Sequence[ChunkLike], budget: Budget | None, tenant: str | None
+    ) -> tuple[str, list[Chunk], Budget, str]:
+        budget = budget or self.budget
+        if budget is None:
+            raise ConfigError("no budget: pass one to compress() or to Pipeline(...)")
+        if not isinstance(budget, Budget):
+            raise InputError(f"budget must be a Budget, got {type(budget).__name__}")
+        return check_query(query, self.requires_query()), coerce_chunks(chunks), budget, tenant or self.tenant
 
     def _run(self, query: str, chunks: list[Chunk], budget: Budget) -> CompressedContext:
         counter = get_counter(budget.model)

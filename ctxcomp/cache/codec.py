@@ -1,0 +1,188 @@
+"""Cache payloads: versioned JSON, zlib-compressed above a size threshold. Never pickle.
+
+A payload is one byte of format tag followed by the body:
+
+* ``b"j"`` + UTF-8 JSON,
+* ``b"z"`` + zlib-compressed UTF-8 JSON.
+
+The JSON is an envelope ``{"v": SCHEMA_VERSION, "compute_s": float, "ctx": {...}}``.
+Decoding validates every field's type and rebuilds the frozen dataclasses exactly
+(spans as tuples of int pairs). Chunk metadata is not stored: it is whatever the caller
+passed and may not be JSON; the cache key covers it, and :func:`decode` re-attaches it
+from the request's chunks by source id. Anything that does not decode or validate raises
+:class:`CorruptPayload`, which the cache treats as a miss (and then overwrites the entry).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ctxcomp.errors import CacheError
+from ctxcomp.types import Chunk, CompressedChunk, CompressedContext, StageReport
+
+#: Bumped whenever the payload layout or the key recipe changes; part of every key.
+SCHEMA_VERSION = 1
+#: Bodies larger than this many bytes are zlib-compressed.
+DEFAULT_COMPRESS_THRESHOLD = 2048
+_RAW, _ZLIB = b"j", b"z"
+
+
+class CorruptPayload(CacheError):
+    """A cached payload does not decode or validate (treated as a miss)."""
+
+    is_retryable = False
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded entry: the context and the seconds its compression took."""
+
+    context: CompressedContext
+    compute_s: float
+
+
+def _chunk_dict(c: CompressedChunk) -> list[Any]:
+    return [c.text, c.source_id, [[s, e] for s, e in c.spans], c.tokens_in, c.tokens_out, c.score]
+
+
+def _stage_list(s: StageReport) -> list[Any]:
+    return [s.name, s.tokens_in, s.tokens_out, s.seconds]
+
+
+def encode(
+    ctx: CompressedContext, compute_s: float, *, compress_threshold: int = DEFAULT_COMPRESS_THRESHOLD
+) -> bytes:
+    """The payload bytes for ``ctx`` (which took ``compute_s`` seconds to compute)."""
+    body = {
+        "v": SCHEMA_VERSION,
+        "compute_s": float(compute_s),
+        "ctx": {
+            "chunks": [_chunk_dict(c) for c in ctx.chunks],
+            "text": ctx.text,
+            "tokens_in": ctx.tokens_in,
+            "tokens_out": ctx.tokens_out,
+            "model": ctx.model,
+            "cost_before": ctx.cost_before,
+            "cost_after": ctx.cost_after,
+            "stages": [_stage_list(s) for s in ctx.stages],
+            "budget_tokens": ctx.budget_tokens,
+            "tokens_approximate": ctx.tokens_approximate,
+        },
+    }
+    raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if len(raw) > compress_threshold:
+        return _ZLIB + zlib.compress(raw, 1)  # level 1: ~3x on prose, fastest to write
+    return _RAW + raw
+
+
+def _check(cond: bool, what: str) -> None:
+    if not cond:
+        raise CorruptPayload(f"cache payload: bad {what}")
+
+
+def _int(value: Any, what: str) -> int:
+    _check(isinstance(value, int) and not isinstance(value, bool) and value >= 0, what)
+    return int(value)
+
+
+def _opt_float(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    _check(isinstance(value, (int, float)) and not isinstance(value, bool), what)
+    return float(value)
+
+
+def _bool(value: Any, what: str) -> bool:
+    _check(isinstance(value, bool), what)
+    return bool(value)
+
+
+def _str(value: Any, what: str) -> str:
+    _check(isinstance(value, str), what)
+    return str(value)
+
+
+def _spans(value: Any) -> tuple[tuple[int, int], ...]:
+    _check(isinstance(value, list), "spans")
+    out: list[tuple[int, int]] = []
+    for pair in value:
+        _check(isinstance(pair, list) and len(pair) == 2, "span")
+        start, end = _int(pair[0], "span start"), _int(pair[1], "span end")
+        _check(start <= end, "span order")
+        out.append((start, end))
+    return tuple(out)
+
+
+def _chunk(value: Any, metadata: Mapping[str, Mapping[str, Any]]) -> CompressedChunk:
+    _check(isinstance(value, list) and len(value) == 6, "chunk")
+    text, source_id, spans, t_in, t_out, score = value
+    source_id = _str(source_id, "source_id")
+    return CompressedChunk(
+        text=_str(text, "chunk text"),
+        source_id=source_id,
+        spans=_spans(spans),
+        tokens_in=_int(t_in, "chunk tokens_in"),
+        tokens_out=_int(t_out, "chunk tokens_out"),
+        score=_opt_float(score, "chunk score"),
+        metadata=metadata.get(source_id, {}),
+    )
+
+
+def _stage(value: Any) -> StageReport:
+    _check(isinstance(value, list) and len(value) == 4, "stage report")
+    name, t_in, t_out, seconds = value
+    secs = _opt_float(seconds, "stage seconds")
+    return StageReport(_str(name, "stage name"), _int(t_in, "stage tokens_in"),
+                       _int(t_out, "stage tokens_out"), secs if secs is not None else 0.0)
+
+
+def _load(data: bytes) -> Any:
+    if not isinstance(data, (bytes, bytearray)) or len(data) < 2:
+        raise CorruptPayload("cache payload: empty or not bytes")
+    tag, body = data[:1], bytes(data[1:])
+    try:
+        if tag == _ZLIB:
+            body = zlib.decompress(body)
+        elif tag != _RAW:
+            raise CorruptPayload(f"cache payload: unknown format tag {tag!r}")
+        return json.loads(body)
+    except (zlib.error, UnicodeDecodeError, ValueError) as exc:
+        raise CorruptPayload(f"cache payload does not decode: {exc}") from exc
+
+
+def decode(data: bytes, chunks: Sequence[Chunk] = ()) -> Decoded:
+    """Rebuild the cached context; chunk metadata is re-attached from ``chunks``.
+
+    Raises:
+        CorruptPayload: the bytes do not decode, the schema version differs, or a field
+            has the wrong type.
+    """
+    env = _load(data)
+    _check(isinstance(env, dict), "envelope")
+    _check(env.get("v") == SCHEMA_VERSION, "schema version")
+    body = env.get("ctx")
+    _check(isinstance(body, dict), "context")
+    compute_s = _opt_float(env.get("compute_s"), "compute_s") or 0.0
+    _check(math.isfinite(compute_s), "compute_s")
+    metadata = {c.id: c.metadata for c in chunks}
+    raw_chunks, raw_stages = body.get("chunks"), body.get("stages")
+    _check(isinstance(raw_chunks, list) and isinstance(raw_stages, list), "chunks/stages")
+    budget_tokens = body.get("budget_tokens")
+    ctx = CompressedContext(
+        chunks=tuple(_chunk(c, metadata) for c in raw_chunks),
+        text=_str(body.get("text"), "text"),
+        tokens_in=_int(body.get("tokens_in"), "tokens_in"),
+        tokens_out=_int(body.get("tokens_out"), "tokens_out"),
+        model=_str(body.get("model"), "model"),
+        cost_before=_opt_float(body.get("cost_before"), "cost_before"),
+        cost_after=_opt_float(body.get("cost_after"), "cost_after"),
+        stages=tuple(_stage(s) for s in raw_stages),
+        budget_tokens=None if budget_tokens is None else _int(budget_tokens, "budget_tokens"),
+        tokens_approximate=_bool(body.get("tokens_approximate"), "tokens_approximate"),
+    )
+    return Decoded(ctx, compute_s)
