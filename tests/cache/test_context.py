@@ -1,0 +1,176 @@
+"""ContextCache with the in-process backend, through the Pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from ctxcomp.cache import ContextCache, MemoryBackend, SemanticConfig, build_cache, resolve_cache
+from ctxcomp.cache.context import with_cache_report
+from ctxcomp.errors import ConfigError
+from ctxcomp.pipeline import Pipeline
+from ctxcomp.types import Budget, Chunk, CompressedContext
+
+BUDGET = Budget(max_tokens=20)
+
+
+def _same(a: CompressedContext, b: CompressedContext) -> bool:
+    """Equal apart from the stage reports (which say hit or miss)."""
+    return (a.chunks, a.text, a.tokens_in, a.tokens_out, a.cost_before, a.cost_after, a.budget_tokens) == (
+        b.chunks, b.text, b.tokens_in, b.tokens_out, b.cost_before, b.cost_after, b.budget_tokens)
+
+
+def test_pipeline_caches_in_process_by_default(counting, chunks: list[Chunk]) -> None:
+    comp = counting()
+    pipe = Pipeline([comp], BUDGET)
+    assert isinstance(pipe.cache, ContextCache) and isinstance(pipe.cache.backend, MemoryBackend)
+    first = pipe.compress("q", chunks)
+    second = pipe.compress("q", chunks)
+    assert comp.calls == 1
+    assert [(s.name, s.cache_hit) for s in first.stages] == [("cache", False), ("counting-truncate", False)]
+    assert [(s.name, s.cache_hit) for s in second.stages] == [("cache", True), ("counting-truncate", True)]
+    assert _same(first, second) and second.tokens_out <= 20
+    stats = pipe.cache.stats()
+    assert (stats.hits, stats.misses, stats.stores, stats.entries) == (1, 1, 1, 1)
+    assert stats.seconds_saved > 0 and stats.bytes_read == stats.bytes_written > 0
+    assert [e.cache_hit for e in pipe.ledger] == [False, True]
+
+
+def test_cache_false_disables_and_each_pipeline_has_its_own_default(counting, chunks: list[Chunk]) -> None:
+    comp = counting()
+    off = Pipeline([comp], BUDGET, cache=False)
+    off.compress("q", chunks)
+    ctx = off.compress("q", chunks)
+    assert off.cache is None and comp.calls == 2
+    assert [s.name for s in ctx.stages] == ["counting-truncate"]
+    assert Pipeline([comp], BUDGET).cache is not Pipeline([comp], BUDGET).cache
+
+
+def test_metadata_comes_from_the_current_request(counting) -> None:
+    pipe = Pipeline([counting()], Budget(max_tokens=5))
+    pipe.compress("q", [Chunk("one two three four five six seven", id="a", metadata={"v": 1})])
+    hit = pipe.compress("q", [Chunk("one two three four five six seven", id="a", metadata={"v": 1})])
+    assert hit.stages[0].cache_hit and hit.chunks[0].metadata == {"v": 1}
+
+
+def test_tenants_do_not_share_entries(counting, chunks: list[Chunk]) -> None:
+    comp = counting()
+    pipe = Pipeline([comp], BUDGET)
+    pipe.compress("q", chunks, tenant="acme")
+    other = pipe.compress("q", chunks, tenant="globex")
+    assert comp.calls == 2 and other.stages[0].cache_hit is False
+
+
+def test_corrupt_entry_is_a_miss_and_is_overwritten(counting, chunks: list[Chunk]) -> None:
+    comp = counting()
+    pipe = Pipeline([comp], BUDGET)
+    key = pipe.cache.key_for(pipe, "q", chunks, BUDGET).key
+    pipe.cache.backend.set(key, b"j{\"v\": 1, \"ctx\": 42}")
+    ctx = pipe.compress("q", chunks)
+    assert comp.calls == 1 and ctx.stages[0].cache_hit is False
+    assert pipe.cache.stats().corrupt == 1
+    assert pipe.compress("q", chunks).stages[0].cache_hit is True
+
+
+def test_invalidate_by_chunk_id(counting, chunks: list[Chunk]) -> None:
+    comp = counting()
+    pipe = Pipeline([comp], BUDGET)
+    pipe.compress("q1", chunks)
+    pipe.compress("q2", chunks[1:])
+    assert pipe.cache.invalidate("eiffel") == 1
+    assert pipe.compress("q2", chunks[1:]).stages[0].cache_hit is True
+    assert pipe.compress("q1", chunks).stages[0].cache_hit is False
+
+
+def test_fifty_threads_on_a_cold_key_compress_once(counting, chunks: list[Chunk]) -> None:
+    comp = counting(delay_s=0.3)
+    pipe = Pipeline([comp], BUDGET)
+    barrier = threading.Barrier(50)
+    results: list[CompressedContext] = []
+
+    def worker() -> None:
+        barrier.wait()
+        results.append(pipe.compress("q", chunks))
+
+    threads = [threading.Thread(target=worker) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert comp.calls == 1 and len(results) == 50
+    assert all(_same(r, results[0]) for r in results)
+    stats = pipe.cache.stats()
+    assert stats.misses == 1 and stats.hits == 49 and stats.coalesced >= 1
+
+
+def test_a_failed_leader_does_not_strand_waiters(counting, chunks: list[Chunk]) -> None:
+    cache = ContextCache()
+    pipe = Pipeline([counting()], BUDGET, cache=cache)
+    with pytest.raises(ZeroDivisionError):
+        cache.get_or_compute(pipe, "q", chunks, BUDGET, lambda: 1 / 0)  # type: ignore[arg-type,return-value]
+    ctx, hit = cache.get_or_compute(pipe, "q", chunks, BUDGET, lambda: pipe._run("q", chunks, BUDGET))
+    assert not hit and ctx.tokens_out <= 20
+
+
+async def test_async_path_coalesces_in_process(counting, chunks: list[Chunk]) -> None:
+    comp = counting(delay_s=0.2)
+    pipe = Pipeline([comp], BUDGET)
+    out = await asyncio.gather(*(pipe.acompress("q", chunks) for _ in range(20)))
+    assert comp.calls == 1
+    assert sum(not c.stages[0].cache_hit for c in out) == 1
+
+
+def test_with_cache_report_replaces_an_old_cache_report(chunks: list[Chunk]) -> None:
+    ctx = Pipeline(["truncate"], BUDGET, cache=False).compress("", chunks)
+    twice = with_cache_report(with_cache_report(ctx, False, 0.1), True, 0.2)
+    assert [s.name for s in twice.stages] == ["cache", "truncate"] and twice.stages[0].cache_hit
+
+
+def test_resolve_and_build_cache() -> None:
+    assert resolve_cache(False) is None
+    assert isinstance(resolve_cache(None), ContextCache)
+    backend = MemoryBackend(max_entries=7)
+    assert resolve_cache(backend).backend is backend
+    built = build_cache(backend="memory", namespace="n", ttl_s=5, max_entries=9, max_bytes=10_000)
+    assert built.namespace == "n" and built.ttl_s == 5 and built.backend.max_entries == 9
+    assert build_cache(backend="none") is None
+    assert build_cache(semantic={"threshold": 0.9}).semantic == SemanticConfig(threshold=0.9)
+    for bad in ({"backend": "memcached"}, {"colour": 1}, {"backend": "memory", "url": "redis://x"},
+                {"semantic": {"threshold": 2}}, {"namespace": ""}, {"ttl_s": -1}):
+        with pytest.raises(ConfigError):
+            build_cache(**bad)
+    with pytest.raises(ConfigError):
+        resolve_cache(42)
+
+
+def test_spec_cache_mapping_builds_the_cache(chunks: list[Chunk]) -> None:
+    pipe = Pipeline.from_spec({"stages": ["truncate"], "budget": {"max_tokens": 20},
+                               "cache": {"backend": "memory", "namespace": "spec", "max_entries": 3}})
+    assert pipe.cache.namespace == "spec" and pipe.cache.backend.max_entries == 3
+    off = Pipeline.from_spec({"stages": ["truncate"], "cache": {"backend": "none"}})
+    assert off.cache is None
+    assert Pipeline.from_spec({"stages": ["truncate"]}).cache is not None
+
+
+@pytest.mark.model
+def test_semantic_reuse_serves_near_duplicate_queries(counting, chunks: list[Chunk]) -> None:
+    comp = counting()
+    pipe = Pipeline([comp], BUDGET, cache=ContextCache(semantic=SemanticConfig(threshold=0.9)))
+    pipe.compress("When was the Eiffel Tower completed?", chunks)
+    near = pipe.compress("When was the Eiffel Tower completed", chunks)
+    assert comp.calls == 1 and near.stages[0].cache_hit
+    far = pipe.compress("How high is Mount Everest?", chunks)
+    assert comp.calls == 2 and not far.stages[0].cache_hit
+    other_chunks = pipe.compress("When was the Eiffel Tower completed?", chunks[:2])
+    assert comp.calls == 3 and not other_chunks.stages[0].cache_hit
+    assert pipe.cache.stats().semantic_hits == 1
+
+
+def test_semantic_reuse_is_off_by_default(counting, chunks: list[Chunk]) -> None:
+    comp = counting()
+    pipe = Pipeline([comp], BUDGET)
+    pipe.compress("When was the Eiffel Tower completed?", chunks)
+    pipe.compress("When was the Eiffel Tower completed", chunks)
+    assert pipe.cache.semantic is None and comp.calls == 2
