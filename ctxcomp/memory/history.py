@@ -82,11 +82,14 @@ class HistoryConfig:
             keeps the turn with :data:`ELISION` as its text, ``"drop"`` removes it with
             its whole tool-call group when no turn of the group kept any text.
         message_overhead: tokens counted per message on top of its content.
+        keep_latest_user: keep the latest user turn verbatim even outside the recent
+            window (False when the turns are an archive and the live question is elsewhere).
     """
 
     keep_recent: int = 4
     empty: Literal["mark", "drop"] = "mark"
     message_overhead: int = MESSAGE_OVERHEAD
+    keep_latest_user: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.keep_recent, bool) or not isinstance(self.keep_recent, int) or self.keep_recent < 0:
@@ -186,14 +189,14 @@ def turn_tokens(turn: Turn, text: str, counter: TokenCounter, overhead: int) -> 
     return (counter.count(text) if text else 0) + turn.payload_tokens + overhead
 
 
-def _verbatim_indices(turns: Sequence[Turn], groups: list[list[int]], keep_recent: int) -> set[int]:
+def _verbatim_indices(turns: Sequence[Turn], groups: list[list[int]], config: HistoryConfig) -> set[int]:
     """System turns, the latest user turn, non-compressible turns, and the recent window
     widened to whole tool-call groups."""
     keep = {i for i, t in enumerate(turns) if t.role == "system" or not t.compressible}
     users = [i for i, t in enumerate(turns) if t.role == "user"]
-    if users:
+    if users and config.keep_latest_user:
         keep.add(users[-1])
-    start = max(0, len(turns) - keep_recent)
+    start = max(0, len(turns) - config.keep_recent)
     for group in groups:
         if max(group) >= start:
             keep.update(group)
@@ -250,7 +253,7 @@ def compress_history(
     tokens_in = sum(full)
     limit = budget.limit(tokens_in)
     groups = tool_groups(turns)
-    keep = _verbatim_indices(turns, groups, config.keep_recent)
+    keep = _verbatim_indices(turns, groups, config)
     older = [i for i in range(len(turns)) if i not in keep]
     if tokens_in <= limit or not older:
         kept = [KeptTurn(i, t.text, True, _whole(t.text)) for i, t in enumerate(turns)]
