@@ -29,6 +29,7 @@ from ctxcomp.errors import ConfigError
 _LAZY = {
     "CacheBackend": "ctxcomp.cache.base",
     "CacheUnavailable": "ctxcomp.cache.base",
+    "CircuitOpen": "ctxcomp.cache.base",
     "CacheStats": "ctxcomp.cache.stats",
     "CircuitBreaker": "ctxcomp.cache.faults",
     "ContextCache": "ctxcomp.cache.context",
@@ -40,13 +41,13 @@ _LAZY = {
 }
 
 __all__ = [
-    "SCHEMA_VERSION", "CacheBackend", "CacheStats", "CacheUnavailable", "CircuitBreaker", "ContextCache",
+    "SCHEMA_VERSION", "CacheBackend", "CacheStats", "CacheUnavailable", "CircuitBreaker", "CircuitOpen", "ContextCache",
     "CorruptPayload", "MemoryBackend", "RedisBackend", "SemanticConfig", "build_cache", "default_cache",
     "resolve_cache",
 ]
 
 if TYPE_CHECKING:
-    from ctxcomp.cache.base import CacheBackend, CacheUnavailable
+    from ctxcomp.cache.base import CacheBackend, CacheUnavailable, CircuitOpen
     from ctxcomp.cache.codec import SCHEMA_VERSION, CorruptPayload
     from ctxcomp.cache.context import ContextCache
     from ctxcomp.cache.faults import CircuitBreaker

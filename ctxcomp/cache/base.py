@@ -22,6 +22,10 @@ class CacheUnavailable(CacheError):
     """The backend is not reachable (or its circuit breaker is open)."""
 
 
+class CircuitOpen(CacheUnavailable):
+    """The call was skipped without touching the network: the circuit breaker is open."""
+
+
 @runtime_checkable
 class CacheBackend(Protocol):
     """What :class:`~ctxcomp.cache.ContextCache` needs from a store.

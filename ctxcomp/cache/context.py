@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from ctxcomp.cache import keys
-from ctxcomp.cache.base import CacheBackend, check_ttl
+from ctxcomp.cache.base import CacheBackend, CircuitOpen, check_ttl
 from ctxcomp.cache.codec import DEFAULT_COMPRESS_THRESHOLD, CorruptPayload, Decoded, decode, encode
 from ctxcomp.cache.faults import LogThrottle
 from ctxcomp.cache.flight import AsyncSingleFlight, SingleFlight
@@ -128,6 +128,10 @@ class ContextCache:
 
     # -- backend calls that never raise ---------------------------------------------------
     def _error(self, op: str, exc: CacheError) -> None:
+        if isinstance(exc, CircuitOpen):  # skipped without touching the network
+            self._counters.add(bypassed=1)
+            self._throttle.warning(f"{self.backend.name}:open", "cache %s is bypassed: %s", self.backend.name, exc)
+            return
         self._counters.add(errors=1)
         self._throttle.warning(f"{self.backend.name}:{op}", "cache %s on %s failed, compressing without it: %s",
                                op, self.backend.name, exc)

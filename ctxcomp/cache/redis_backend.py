@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from ctxcomp._deps import require
-from ctxcomp.cache.base import CacheUnavailable, check_ttl
+from ctxcomp.cache.base import CacheUnavailable, CircuitOpen, check_ttl
 from ctxcomp.cache.faults import CircuitBreaker
 from ctxcomp.cache.keys import namespace_of
 from ctxcomp.errors import CacheError, ConfigError
@@ -167,7 +167,7 @@ class RedisBackend:
     # -- fault wrapper ---------------------------------------------------------------------
     def _call(self, fn: Callable[[], T]) -> T:
         if not self.breaker.allow():
-            raise CacheUnavailable(f"Redis at {self.url} is unavailable (circuit open)")
+            raise CircuitOpen(f"Redis at {self.url} is unavailable (circuit open)")
         try:
             result = fn()
         except self._redis.RedisError as exc:
@@ -179,7 +179,7 @@ class RedisBackend:
 
     async def _acall(self, fn: Callable[[], Awaitable[T]]) -> T:
         if not self.breaker.allow():
-            raise CacheUnavailable(f"Redis at {self.url} is unavailable (circuit open)")
+            raise CircuitOpen(f"Redis at {self.url} is unavailable (circuit open)")
         try:
             result = await fn()
         except (self._redis.RedisError, OSError, asyncio.TimeoutError) as exc:

@@ -17,6 +17,7 @@ class CacheStats:
         semantic_hits: hits served by a near-duplicate query (part of ``hits``).
         coalesced: hits that waited for a concurrent identical request (part of ``hits``).
         errors: backend failures (each one was handled as a miss or a skipped write).
+        bypassed: backend calls skipped because the circuit breaker was open.
         corrupt: payloads that failed to decode or validate (then overwritten).
         stores: entries written.
         bytes_read: payload bytes read on hits.
@@ -33,6 +34,7 @@ class CacheStats:
     semantic_hits: int = 0
     coalesced: int = 0
     errors: int = 0
+    bypassed: int = 0
     corrupt: int = 0
     stores: int = 0
     bytes_read: int = 0
