@@ -68,9 +68,9 @@ class Pipeline:
             default) gives this pipeline its own in-process LRU cache (1,024 entries,
             64 MiB); False disables caching; a ``ContextCache``, a ``CacheBackend``, a
             settings mapping (``{"backend": "redis", "url": ...}``) or a ``redis://`` URL
-            selects another. A repeated request is served from the cache: the result's
-            first StageReport is named "cache" and its ``cache_hit`` says hit or miss. A
-            cache outage never fails a compression (it is logged and counted).
+            selects another. A repeated request is served from the cache, and every
+            StageReport's ``cache_hit`` says whether it was (True) or was just computed
+            (False). A cache outage never fails a compression (it is logged and counted).
         ledger: where each compression is accounted; a new in-memory Ledger if None.
         tenant: the default tenant for cache keys and the ledger.
 

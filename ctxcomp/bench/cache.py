@@ -79,8 +79,8 @@ def _pipeline(compressor: str, budget: Budget, cache: Any) -> Any:
 
 
 def _expect(ctx: Any, *, hit: bool) -> None:
-    if ctx.stages[0].cache_hit is not hit:
-        raise RuntimeError(f"benchmark expected a cache {'hit' if hit else 'miss'}, got {ctx.stages[0]}")
+    if not ctx.stages or any(s.cache_hit is not hit for s in ctx.stages):
+        raise RuntimeError(f"benchmark expected a cache {'hit' if hit else 'miss'}, got {ctx.stages}")
 
 
 def measure_backend(backend: Any, requests: list[Request], compressor: str, budget: Budget,

@@ -9,10 +9,11 @@ A backend failure is never a failed compression: it is counted, logged at most o
 interval, and handled as a miss (or a skipped write). A payload that fails to decode or
 validate is a miss and is overwritten by the fresh result.
 
-Every returned context starts with a ``StageReport("cache", ...)`` whose ``cache_hit``
-says hit or miss; on a hit the stored stage reports follow with ``cache_hit=True`` (their
-seconds are those of the original computation), on a miss the stages that just ran
-follow with ``cache_hit=False``.
+Every stage report of a returned context says hit or miss in ``cache_hit``: on a hit they
+are the stored reports with ``cache_hit=True`` (their seconds are those of the original
+computation, which the hit saved), on a miss the reports of the stages that just ran with
+``cache_hit=False``. (An input that already fits its budget runs no stage, so it has no
+report either way.)
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from ctxcomp.cache.semantic import QueryEncoder, SemanticConfig
 from ctxcomp.cache.semantic_ops import SemanticOps
 from ctxcomp.cache.stats import CacheStats, Counters
 from ctxcomp.errors import CacheError, ConfigError
-from ctxcomp.types import Budget, Chunk, CompressedContext, StageReport
+from ctxcomp.types import Budget, Chunk, CompressedContext
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,12 +49,9 @@ def _name(value: str, what: str) -> str:
     return value
 
 
-def with_cache_report(ctx: CompressedContext, hit: bool, seconds: float) -> CompressedContext:
-    """``ctx`` with a leading "cache" stage report and every stage marked hit or miss."""
-    tokens_out = ctx.tokens_out if hit else ctx.tokens_in
-    report = StageReport("cache", ctx.tokens_in, tokens_out, seconds, cache_hit=hit)
-    stages = tuple(dataclasses.replace(s, cache_hit=hit) for s in ctx.stages if s.name != "cache")
-    return dataclasses.replace(ctx, stages=(report, *stages))
+def mark_stages(ctx: CompressedContext, hit: bool) -> CompressedContext:
+    """``ctx`` with every stage report's ``cache_hit`` set to ``hit``."""
+    return dataclasses.replace(ctx, stages=tuple(dataclasses.replace(s, cache_hit=hit) for s in ctx.stages))
 
 
 class ContextCache:
@@ -162,9 +160,9 @@ class ContextCache:
         self._counters.add(bytes_read=len(data))
         return found
 
-    def _hit(self, found: Decoded, started: float, **extra: int) -> tuple[CompressedContext, bool]:
+    def _hit(self, found: Decoded, **extra: int) -> tuple[CompressedContext, bool]:
         self._counters.add(hits=1, seconds_saved=found.compute_s, **extra)
-        return with_cache_report(found.context, True, time.perf_counter() - started), True
+        return mark_stages(found.context, True), True
 
     def _payload(self, ctx: CompressedContext, compute_s: float) -> bytes:
         return encode(ctx, compute_s, compress_threshold=self.compress_threshold)
@@ -186,33 +184,32 @@ class ContextCache:
         """The cached context for this request, or ``compute()``'s result (then stored).
 
         Returns:
-            (context with a "cache" stage report, whether it was a hit).
+            (the context, its stage reports marked hit or miss; whether it was a hit).
         """
-        started = time.perf_counter()
         rk = self.key_for(pipeline, query, chunks, budget, tenant=tenant)
         found = self._decode(self._safe("get", lambda: self.backend.get(rk.key)), chunks)
         if found is not None:
-            return self._hit(found, started)
+            return self._hit(found)
         if self._sem is not None:
             found = self._sem.lookup(rk, query, chunks, tenant)
             if found is not None:
-                return self._hit(found, started, semantic_hits=1)
+                return self._hit(found, semantic_hits=1)
         with self._flights.join(rk.key) as (flight, leader):
             if not leader:
                 flight.done.wait(self.lock_timeout_s)
                 if flight.result is not None:
-                    return self._hit(flight.result, started, coalesced=1)
+                    return self._hit(flight.result, coalesced=1)
             else:
-                flight.result, hit = self._lead(rk, query, chunks, tenant, compute, started)
+                flight.result, hit = self._lead(rk, query, chunks, tenant, compute)
                 if hit:
-                    return self._hit(flight.result, started)
-                return self._missed(flight.result, started)
+                    return self._hit(flight.result)
+                return self._missed(flight.result)
         # The leader failed or is stuck: compute without the cache.
-        return self._missed(self._compute(compute), started)
+        return self._missed(self._compute(compute))
 
-    def _missed(self, found: Decoded, started: float) -> tuple[CompressedContext, bool]:
+    def _missed(self, found: Decoded) -> tuple[CompressedContext, bool]:
         self._counters.add(misses=1)
-        return with_cache_report(found.context, False, time.perf_counter() - started - found.compute_s), False
+        return mark_stages(found.context, False), False
 
     @staticmethod
     def _compute(compute: Callable[[], CompressedContext]) -> Decoded:
@@ -222,7 +219,7 @@ class ContextCache:
 
     def _lead(
         self, rk: keys.RequestKey, query: str, chunks: Sequence[Chunk], tenant: str,
-        compute: Callable[[], CompressedContext], started: float,
+        compute: Callable[[], CompressedContext],
     ) -> tuple[Decoded, bool]:
         lock = keys.lock_key(rk.key)
         token = self._acquire(rk, lock, chunks)
@@ -284,15 +281,14 @@ class ContextCache:
         tenant: str = "default",
     ) -> tuple[CompressedContext, bool]:
         """Async :meth:`get_or_compute`: the backend's async client, ``await compute()``."""
-        started = time.perf_counter()
         rk = self.key_for(pipeline, query, chunks, budget, tenant=tenant)
         found = self._decode(await self._asafe("get", lambda: self.backend.aget(rk.key)), chunks)
         if found is not None:
-            return self._hit(found, started)
+            return self._hit(found)
         if self._sem is not None:
             found = await asyncio.to_thread(self._sem.lookup, rk, query, chunks, tenant)
             if found is not None:
-                return self._hit(found, started, semantic_hits=1)
+                return self._hit(found, semantic_hits=1)
         fut, leader = self._aflights.join(rk.key)
         if not leader:
             try:
@@ -300,16 +296,16 @@ class ContextCache:
             except asyncio.TimeoutError:
                 shared = None
             if shared is not None:
-                return self._hit(shared, started, coalesced=1)
+                return self._hit(shared, coalesced=1)
             t0 = time.perf_counter()
             ctx = await compute()
-            return self._missed(Decoded(ctx, time.perf_counter() - t0), started)
+            return self._missed(Decoded(ctx, time.perf_counter() - t0))
         result: Decoded | None = None
         try:
             result, hit = await self._alead(rk, query, chunks, tenant, compute)
         finally:
             self._aflights.finish(rk.key, fut, result)
-        return self._hit(result, started) if hit else self._missed(result, started)
+        return self._hit(result) if hit else self._missed(result)
 
     async def _alead(
         self, rk: keys.RequestKey, query: str, chunks: Sequence[Chunk], tenant: str,

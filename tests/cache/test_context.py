@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from ctxcomp.cache import ContextCache, MemoryBackend, SemanticConfig, build_cache, resolve_cache
-from ctxcomp.cache.context import with_cache_report
+from ctxcomp.cache.context import mark_stages
 from ctxcomp.errors import ConfigError
 from ctxcomp.pipeline import Pipeline
 from ctxcomp.types import Budget, Chunk, CompressedContext
@@ -29,8 +29,9 @@ def test_pipeline_caches_in_process_by_default(counting, chunks: list[Chunk]) ->
     first = pipe.compress("q", chunks)
     second = pipe.compress("q", chunks)
     assert comp.calls == 1
-    assert [(s.name, s.cache_hit) for s in first.stages] == [("cache", False), ("counting-truncate", False)]
-    assert [(s.name, s.cache_hit) for s in second.stages] == [("cache", True), ("counting-truncate", True)]
+    assert [(s.name, s.cache_hit) for s in first.stages] == [("counting-truncate", False)]
+    assert [(s.name, s.cache_hit) for s in second.stages] == [("counting-truncate", True)]
+    assert second.stages[0].seconds == first.stages[0].seconds  # the seconds the hit saved
     assert _same(first, second) and second.tokens_out <= 20
     stats = pipe.cache.stats()
     assert (stats.hits, stats.misses, stats.stores, stats.entries) == (1, 1, 1, 1)
@@ -44,7 +45,7 @@ def test_cache_false_disables_and_each_pipeline_has_its_own_default(counting, ch
     off.compress("q", chunks)
     ctx = off.compress("q", chunks)
     assert off.cache is None and comp.calls == 2
-    assert [s.name for s in ctx.stages] == ["counting-truncate"]
+    assert [(s.name, s.cache_hit) for s in ctx.stages] == [("counting-truncate", None)]
     assert Pipeline([comp], BUDGET).cache is not Pipeline([comp], BUDGET).cache
 
 
@@ -122,10 +123,17 @@ async def test_async_path_coalesces_in_process(counting, chunks: list[Chunk]) ->
     assert sum(not c.stages[0].cache_hit for c in out) == 1
 
 
-def test_with_cache_report_replaces_an_old_cache_report(chunks: list[Chunk]) -> None:
-    ctx = Pipeline(["truncate"], BUDGET, cache=False).compress("", chunks)
-    twice = with_cache_report(with_cache_report(ctx, False, 0.1), True, 0.2)
-    assert [s.name for s in twice.stages] == ["cache", "truncate"] and twice.stages[0].cache_hit
+def test_mark_stages_sets_every_report(chunks: list[Chunk]) -> None:
+    ctx = Pipeline(["truncate", "truncate"], BUDGET, cache=False).compress("", chunks)
+    assert [s.cache_hit for s in mark_stages(ctx, True).stages] == [True, True]
+    assert [s.cache_hit for s in mark_stages(ctx, False).stages] == [False, False]
+
+
+def test_input_that_fits_runs_no_stage_but_is_still_cached(counting) -> None:
+    pipe = Pipeline([counting()], Budget(max_tokens=1000))
+    pipe.compress("q", ["short text"])
+    again = pipe.compress("q", ["short text"])
+    assert again.stages == () and pipe.cache.stats().hits == 1
 
 
 def test_resolve_and_build_cache() -> None:
