@@ -1,0 +1,91 @@
+"""Render ``benchmarks/results/*.json`` into README.md between the results markers.
+
+Everything between ``<!-- results:start -->`` and ``<!-- results:end -->`` is generated:
+one section per results file of a known suite (sorted by file name), with the command
+that produced it, the machine, the table and the plot (a PNG with the same stem).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ctxcomp.bench.report import markdown_table
+from ctxcomp.errors import InputError
+
+START = "<!-- results:start -->"
+END = "<!-- results:end -->"
+SUITES = {"nq": "Multi-document QA (NQ, 20 passages)", "needle": "Needle in a haystack",
+          "locomo": "LoCoMo conversation memory"}
+GROUP_BY = {"needle": ("length",)}
+
+NOTES = (
+    "Model-free metrics (`ctxcomp.bench.metrics`): *answer recall* = a normalized gold answer "
+    "still occurs in the compressed text; *gold recall* = the same, counting only text kept from "
+    "the gold passage (provenance; – where a method has none); *ratio achieved* = median "
+    "tokens in / tokens out with the target tokenizer (gpt-4o-mini's o200k); *over budget* = "
+    "outputs longer than the budget; latencies are wall seconds per compression on the machine "
+    "named (shared CPU cores: latencies across runs are not comparable, within a run they are); "
+    "peak RSS is the process's highest resident memory while the method ran."
+)
+
+
+def _section(path: Path, doc: dict[str, Any], readme_dir: Path) -> list[str]:
+    suite = doc.get("suite", "")
+    env = doc.get("env", {})
+    rows = doc.get("results", [])
+    lines = [f"### {SUITES.get(suite, suite)}: `{path.name}`", ""]
+    data = doc.get("data", {})
+    if isinstance(data, dict) and data.get("examples") is not None:
+        lines.append(f"{data['examples']} examples from `{data.get('path', '')}`.")
+    lines.append(f"Command: `{env.get('command', '?')}`  ")
+    machine = f"{env.get('cpu_count', '?')} CPUs, load {env.get('load_average_1m', '?')}"
+    lines.append(f"Run {env.get('date_utc', '?')} at commit `{env.get('git_commit', '?')}`, {machine}"
+                 + ("" if env.get("finished", True) else " (**partial run**)") + ".")
+    lines += ["", markdown_table(rows, GROUP_BY.get(suite, ())), ""]
+    png = path.with_suffix(".png")
+    if png.is_file():
+        rel = os.path.relpath(png, readme_dir)
+        lines += [f"![{suite} results]({rel})", ""]
+    return lines
+
+
+def render(results: Path, readme_dir: Path) -> str:
+    """The generated region (without the markers) for the result files in ``results``."""
+    lines = ["", NOTES, ""]
+    found = False
+    for path in sorted(results.glob("*.json")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"cannot read results file {path}: {exc}") from exc
+        if not isinstance(doc, dict) or doc.get("suite") not in SUITES:
+            continue
+        found = True
+        lines += _section(path, doc, readme_dir)
+    if not found:
+        lines += ["No results yet: run `make bench`.", ""]
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, results: Path, check: bool = False) -> bool:
+    """Replace the results region of ``readme``; returns whether it changed.
+
+    Raises:
+        InputError: the README or its markers are missing.
+    """
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"README not found: {readme}") from None
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        raise InputError(f"{readme} has no '{START}' ... '{END}' region")
+    new = text[: start + len(START)] + "\n" + render(results, readme.parent) + "\n" + text[end:]
+    if new == text:
+        return False
+    if not check:
+        readme.write_text(new, encoding="utf-8")
+    return True
