@@ -1,0 +1,124 @@
+"""The ``ctxcomp`` command end to end, including bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ctxcomp.cli import main
+from ctxcomp.tokens import count_tokens
+from ctxcomp.types import Chunk
+
+
+def _write_chunks(path: Path, chunks: list[Chunk]) -> Path:
+    path.write_text("\n".join(json.dumps({"id": c.id, "text": c.text, "metadata": dict(c.metadata)})
+                              for c in chunks) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def chunks_file(tmp_path: Path, demo_chunks: list[Chunk]) -> Path:
+    return _write_chunks(tmp_path / "chunks.jsonl", demo_chunks)
+
+
+@pytest.mark.model
+def test_compress_json_meets_budget_with_exact_spans(
+    chunks_file: Path, demo_chunks: list[Chunk], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert len(demo_chunks) == 20
+    rc = main(["compress", "--query", "how many episodes are there in dragon ball z",
+               "--input", str(chunks_file), "--budget", "300", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert out["tokens_out"] <= 300 and out["tokens_out"] == count_tokens(out["text"], "gpt-4o-mini")
+    assert out["tokens_in"] > 2500 and out["ratio"] == pytest.approx(out["tokens_in"] / out["tokens_out"])
+    assert out["cost_before"] > out["cost_after"] > 0
+    by_id = {c.id: c.text for c in demo_chunks}
+    for kept in out["chunks"]:
+        for start, end in kept["spans"]:
+            assert by_id[kept["source_id"]][start:end] in kept["text"]
+        assert kept["metadata"]["title"]
+
+
+def test_compress_text_output_and_budget_noop(chunks_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["compress", "-q", "x", "-i", str(chunks_file), "--budget", "100000", "--stages", "truncate"])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert text.count("\n\n") >= 19  # every chunk returned whole
+
+
+def test_multi_query_input_with_stdin(demo_chunks: list[Chunk], tmp_path: Path) -> None:
+    lines = [json.dumps({"query": f"q{i}", "chunks": [{"text": c.text, "id": c.id} for c in demo_chunks[:5]]})
+             for i in range(3)]
+    result = subprocess.run(
+        [sys.executable, "-m", "ctxcomp.cli", "compress", "-i", "-", "--budget", "50", "--stages", "truncate",
+         "--json"], input="\n".join(lines), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    outs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["query"] for o in outs] == ["q0", "q1", "q2"]
+    assert all(o["tokens_out"] <= 50 for o in outs)
+    assert "compress" in result.stderr  # the progress bar
+
+
+def _fails(args: list[str], capsys: pytest.CaptureFixture[str], expect: str, code: int = 2) -> None:
+    with pytest.raises(SystemExit) as info:
+        raise SystemExit(main(args))
+    err = capsys.readouterr().err
+    assert info.value.code == code, err
+    assert expect in err, err
+    assert "Traceback" not in err
+
+
+def test_bad_inputs(tmp_path: Path, chunks_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["compress", "-q", "what", "--stages", "truncate"]
+    latin = tmp_path / "latin1.jsonl"
+    latin.write_bytes('{"text": "caf\u00e9"}\n'.encode("latin-1"))
+    _fails([*base, "-i", str(latin), "-b", "10"], capsys, "not UTF-8")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok"}\n{"text": "ok2"}\n{"text": broken\n', encoding="utf-8")
+    _fails([*base, "-i", str(bad), "-b", "10"], capsys, "line 3: malformed JSON")
+    notext = tmp_path / "notext.jsonl"
+    notext.write_text('{"text": "ok"}\n{"body": "x"}\n', encoding="utf-8")
+    _fails([*base, "-i", str(notext), "-b", "10"], capsys, "line 2")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n", encoding="utf-8")
+    _fails([*base, "-i", str(empty), "-b", "10"], capsys, "holds no chunks")
+    _fails([*base, "-i", str(tmp_path / "missing.jsonl"), "-b", "10"], capsys, "cannot read")
+    _fails([*base, "-i", str(chunks_file), "-b", "10", "--model", "gpt-4o-mnii"], capsys, "gpt-4o-mini")
+    _fails(["compress", "-q", "w", "-i", str(chunks_file), "-b", "10", "--stages", "embeding"], capsys,
+           "unknown stage 'embeding'")
+    _fails(["compress", "-q", " ", "-i", str(chunks_file), "-b", "10", "--stages", "embedding"], capsys,
+           "query is empty")
+    _fails(["compress", "-i", str(chunks_file), "-b", "10"], capsys, "--query is required")
+    _fails([*base, "-i", str(chunks_file)], capsys, "give --budget or --ratio")
+    _fails([*base, "-i", str(chunks_file), "--ratio", "0.5"], capsys, "ratio must be")
+
+
+@pytest.mark.parametrize("budget", ["0", "-5", "ten"])
+def test_bad_budget_is_a_usage_error(chunks_file: Path, budget: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["compress", "-q", "x", "-i", str(chunks_file), f"--budget={budget}"])
+    assert info.value.code == 2
+    assert "budget" in capsys.readouterr().err
+
+
+def test_price_override_for_an_unlisted_model(chunks_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["compress", "-q", "x", "-i", str(chunks_file), "-b", "100", "--stages", "truncate",
+               "--model", "my-private-llm", "--price-in", "2.0", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["cost_before"] == pytest.approx(out["tokens_in"] * 2e-6)
+    assert out["tokens_approximate"] is True
+
+
+@pytest.mark.model
+def test_demo_prints_a_before_after_report() -> None:
+    result = subprocess.run([sys.executable, "-m", "ctxcomp.cli", "demo"], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "tokens" in out and "cost/request" in out and "$" in out and "kept" in out
+    assert "ratio" in out
