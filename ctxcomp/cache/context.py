@@ -148,12 +148,14 @@ class ContextCache:
             self._error(op, exc)
             return _FAILED  # type: ignore[no-any-return]
 
-    def _decode(self, data: Any, chunks: Sequence[Chunk]) -> Decoded | None:
+    def _decode(self, data: Any, chunks: Sequence[Chunk], *, recheck: bool = False) -> Decoded | None:
         if data is _FAILED or data is None:
             return None
         try:
             found = decode(data, chunks)
         except CorruptPayload as exc:
+            if recheck:  # already counted and logged by the first lookup
+                return None
             self._counters.add(corrupt=1)
             self._throttle.warning("corrupt", "ignoring a corrupt cache entry (it will be overwritten): %s", exc)
             return None
@@ -187,10 +189,12 @@ class ContextCache:
             (the context, its stage reports marked hit or miss; whether it was a hit).
         """
         rk = self.key_for(pipeline, query, chunks, budget, tenant=tenant)
-        found = self._decode(self._safe("get", lambda: self.backend.get(rk.key)), chunks)
+        data = self._safe("get", lambda: self.backend.get(rk.key))
+        online = data is not _FAILED  # when not, skip every other backend call of this request
+        found = self._decode(data, chunks)
         if found is not None:
             return self._hit(found)
-        if self._sem is not None:
+        if self._sem is not None and online:
             found = self._sem.lookup(rk, query, chunks, tenant)
             if found is not None:
                 return self._hit(found, semantic_hits=1)
@@ -200,7 +204,7 @@ class ContextCache:
                 if flight.result is not None:
                     return self._hit(flight.result, coalesced=1)
             else:
-                flight.result, hit = self._lead(rk, query, chunks, tenant, compute)
+                flight.result, hit = self._lead(rk, query, chunks, tenant, compute, online)
                 if hit:
                     return self._hit(flight.result)
                 return self._missed(flight.result)
@@ -219,8 +223,14 @@ class ContextCache:
 
     def _lead(
         self, rk: keys.RequestKey, query: str, chunks: Sequence[Chunk], tenant: str,
-        compute: Callable[[], CompressedContext],
+        compute: Callable[[], CompressedContext], online: bool,
     ) -> tuple[Decoded, bool]:
+        if not online:
+            return self._compute(compute), False
+        # Re-check: a previous leader may have stored it between our miss and our flight.
+        found = self._decode(self._safe("get", lambda: self.backend.get(rk.key)), chunks, recheck=True)
+        if found is not None:
+            return found, True
         lock = keys.lock_key(rk.key)
         token = self._acquire(rk, lock, chunks)
         if isinstance(token, Decoded):  # another process computed it while we waited
@@ -282,10 +292,12 @@ class ContextCache:
     ) -> tuple[CompressedContext, bool]:
         """Async :meth:`get_or_compute`: the backend's async client, ``await compute()``."""
         rk = self.key_for(pipeline, query, chunks, budget, tenant=tenant)
-        found = self._decode(await self._asafe("get", lambda: self.backend.aget(rk.key)), chunks)
+        data = await self._asafe("get", lambda: self.backend.aget(rk.key))
+        online = data is not _FAILED
+        found = self._decode(data, chunks)
         if found is not None:
             return self._hit(found)
-        if self._sem is not None:
+        if self._sem is not None and online:
             found = await asyncio.to_thread(self._sem.lookup, rk, query, chunks, tenant)
             if found is not None:
                 return self._hit(found, semantic_hits=1)
@@ -302,15 +314,22 @@ class ContextCache:
             return self._missed(Decoded(ctx, time.perf_counter() - t0))
         result: Decoded | None = None
         try:
-            result, hit = await self._alead(rk, query, chunks, tenant, compute)
+            result, hit = await self._alead(rk, query, chunks, tenant, compute, online)
         finally:
             self._aflights.finish(rk.key, fut, result)
         return self._hit(result) if hit else self._missed(result)
 
     async def _alead(
         self, rk: keys.RequestKey, query: str, chunks: Sequence[Chunk], tenant: str,
-        compute: Callable[[], Awaitable[CompressedContext]],
+        compute: Callable[[], Awaitable[CompressedContext]], online: bool,
     ) -> tuple[Decoded, bool]:
+        if not online:
+            t0 = time.perf_counter()
+            ctx = await compute()
+            return Decoded(ctx, time.perf_counter() - t0), False
+        found = self._decode(await self._asafe("get", lambda: self.backend.aget(rk.key)), chunks, recheck=True)
+        if found is not None:
+            return found, True
         lock = keys.lock_key(rk.key)
         token = await self._aacquire(rk, lock, chunks)
         if isinstance(token, Decoded):
