@@ -201,3 +201,20 @@ def test_bad_settings_are_config_errors() -> None:
         RedisBackend(timeout_s=0)
     with pytest.raises(ConfigError):
         RedisBackend("notaurl://x").get("k")
+
+
+@pytest.mark.model
+def test_semantic_reuse_on_redis_respects_tenants_and_invalidation(redis_cache, counting,
+                                                                   chunks: list[Chunk]) -> None:
+    from ctxcomp.cache import SemanticConfig
+
+    cache = redis_cache(semantic=SemanticConfig(threshold=0.9))
+    comp = counting()
+    pipe = Pipeline([comp], BUDGET, cache=cache)
+    pipe.compress("When was the Eiffel Tower completed?", chunks, tenant="a")
+    assert pipe.compress("When was the Eiffel Tower completed", chunks, tenant="a").stages[0].cache_hit
+    assert not pipe.compress("When was the Eiffel Tower completed", chunks, tenant="b").stages[0].cache_hit
+    assert comp.calls == 2 and cache.stats().semantic_hits == 1
+    cache.invalidate("wall")
+    assert not pipe.compress("when was the eiffel tower completed?", chunks, tenant="a").stages[0].cache_hit
+    assert comp.calls == 3

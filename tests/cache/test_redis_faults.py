@@ -7,6 +7,7 @@ pipeline without cache, interleaving the two so machine load affects both alike.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -120,7 +121,9 @@ def test_hung_redis_trips_the_breaker_and_recovers(own_redis, chunk_embedder, ch
     assert breaker.state == "closed"
 
 
-def test_unreachable_redis_costs_little_once_the_breaker_is_open(counting, chunks: list[Chunk]) -> None:
+def test_unreachable_redis_costs_little_once_the_breaker_is_open(counting, chunks: list[Chunk],
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="ctxcomp.cache.context")
     backend = RedisBackend(f"redis://127.0.0.1:{_free_port()}/0", breaker=CircuitBreaker(2, reset_s=60))
     cache = ContextCache(backend, namespace="down")
     comp = counting()
@@ -135,6 +138,8 @@ def test_unreachable_redis_costs_little_once_the_breaker_is_open(counting, chunk
     after = cache.stats()
     assert after.errors == 2 and after.bypassed == before.bypassed + 1  # the get; then no other call
     assert time.perf_counter() - started < 1.0 and hit.tokens_out <= BUDGET.max_tokens
+    failures = [r for r in caplog.records if "cache get on redis failed" in r.getMessage()]
+    assert len(failures) == 1  # two failed gets, logged once per interval
 
 
 _WORKER = textwrap.dedent('''
