@@ -263,8 +263,8 @@ class ContextCache:
             if token is _FAILED:
                 return None
             if token is not None:
-                # Re-check: the holder may have stored the entry just before we got the lock.
-                found = self._decode(self._safe("get", lambda: self.backend.get(rk.key)), chunks) if waited else None
+                # Re-check: a holder may have stored the entry and released just before we got the lock.
+                found = self._decode(self._safe("get", lambda: self.backend.get(rk.key)), chunks, recheck=True)
                 if found is not None:
                     self._release(lock, token)
                     return found
@@ -348,7 +348,10 @@ class ContextCache:
             return result, False
         finally:
             if token:
-                await self._asafe("unlock", lambda: self.backend.arelease_lock(lock, token))
+                await self._arelease(lock, token)
+
+    async def _arelease(self, lock: str, token: str) -> None:
+        await self._asafe("unlock", lambda: self.backend.arelease_lock(lock, token))
 
     async def _aacquire(self, rk: keys.RequestKey, lock: str, chunks: Sequence[Chunk]) -> str | Decoded | None:
         if not self.backend.shared:
@@ -360,6 +363,11 @@ class ContextCache:
             if token is _FAILED:
                 return None
             if token is not None:
+                found = self._decode(await self._asafe("get", lambda: self.backend.aget(rk.key)), chunks,
+                                     recheck=True)
+                if found is not None:
+                    await self._arelease(lock, token)
+                    return found
                 return token
             if waited == 0:
                 self._counters.add(lock_waits=1)

@@ -163,7 +163,10 @@ def test_lock_makes_another_process_wait_for_the_entry(redis_cache, counting, ch
     follower = Pipeline([fast], BUDGET, cache=follower_cache)
     thread = threading.Thread(target=leader.compress, args=("q", chunks))
     thread.start()
-    time.sleep(0.15)  # the leader holds the lock and is computing
+    lock = keys.lock_key(leader_cache.key_for(leader, "q", chunks, BUDGET).key)
+    deadline = time.monotonic() + 10
+    while not _raw(leader_cache).exists(lock) and time.monotonic() < deadline:
+        time.sleep(0.005)  # until the leader holds the lock (it then computes for 0.5 s)
     ctx = follower.compress("q", chunks)
     thread.join()
     assert (slow.calls, fast.calls) == (1, 0)
