@@ -221,3 +221,24 @@ def test_semantic_reuse_on_redis_respects_tenants_and_invalidation(redis_cache, 
     cache.invalidate("wall")
     assert not pipe.compress("when was the eiffel tower completed?", chunks, tenant="a").stages[0].cache_hit
     assert comp.calls == 3
+
+
+async def test_async_lock_makes_another_cache_wait_for_the_entry(redis_cache, counting,
+                                                                 chunks: list[Chunk]) -> None:
+    leader_cache, follower_cache = redis_cache(), redis_cache()
+    slow, fast = counting(delay_s=0.5), counting()
+    leader = Pipeline([slow], BUDGET, cache=leader_cache)
+    follower = Pipeline([fast], BUDGET, cache=follower_cache)
+    task = asyncio.create_task(leader.acompress("q", chunks))
+    lock = keys.lock_key(leader_cache.key_for(leader, "q", chunks, BUDGET).key)
+    client, _ = leader_cache.backend._aclient()
+    for _ in range(2000):
+        if await client.exists(lock):
+            break
+        await asyncio.sleep(0.005)
+    ctx = await follower.acompress("q", chunks)
+    await task
+    assert (slow.calls, fast.calls) == (1, 0)
+    assert ctx.stages[0].cache_hit is True and follower_cache.stats().lock_waits == 1
+    await leader_cache.backend.aclose()
+    await follower_cache.backend.aclose()
