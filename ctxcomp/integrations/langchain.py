@@ -53,7 +53,7 @@ from langchain_core.messages import (  # noqa: E402
 from langchain_core.outputs import ChatGeneration, LLMResult  # noqa: E402
 from langchain_core.retrievers import BaseRetriever  # noqa: E402
 from langchain_core.runnables import RunnableLambda  # noqa: E402
-from pydantic import ConfigDict, Field  # noqa: E402
+from pydantic import ConfigDict, Field, PrivateAttr  # noqa: E402
 
 from ctxcomp.errors import ConfigError, InputError  # noqa: E402
 from ctxcomp.integrations.usage import UsageLog, make_usage  # noqa: E402
@@ -134,6 +134,7 @@ class CtxcompCompressor(BaseDocumentCompressor):
     pipeline: Any
     budget: Budget | None = None
     tenant: str | None = None
+    _last: CompressedContext | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
         # Checked before pydantic runs, so the error is a ctxcomp ConfigError, not a ValidationError.
@@ -147,7 +148,7 @@ class CtxcompCompressor(BaseDocumentCompressor):
     @property
     def last_context(self) -> CompressedContext | None:
         """The CompressedContext of the latest call (tokens and dollars before/after)."""
-        return self.__dict__.get("_last")
+        return self._last
 
     def _kwargs(self) -> dict[str, Any]:
         return {"tenant": self.tenant} if self.tenant and hasattr(self.pipeline, "ledger") else {}
@@ -187,7 +188,7 @@ class CtxcompCompressor(BaseDocumentCompressor):
                     ctx = await acompress(query, chunks, self._budget(), **self._kwargs())
                 else:
                     ctx = await asyncio.to_thread(self._run_sync, query, chunks)
-                self.__dict__["_last"] = ctx
+                self._last = ctx
         except Exception as exc:
             await run.on_chain_error(exc)
             raise
@@ -198,7 +199,7 @@ class CtxcompCompressor(BaseDocumentCompressor):
         if not chunks:
             return None
         ctx: CompressedContext = self.pipeline.compress(query, chunks, self._budget(), **self._kwargs())
-        self.__dict__["_last"] = ctx
+        self._last = ctx
         return ctx
 
 

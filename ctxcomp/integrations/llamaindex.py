@@ -28,7 +28,7 @@ require("llama_index.core", "llamaindex", "the LlamaIndex integration")
 
 from llama_index.core.base.base_retriever import BaseRetriever  # noqa: E402
 from llama_index.core.base.embeddings.base import BaseEmbedding  # noqa: E402
-from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock  # noqa: E402
+from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock, ToolCallBlock  # noqa: E402
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr  # noqa: E402
 from llama_index.core.memory.memory import BaseMemoryBlock  # noqa: E402
 from llama_index.core.postprocessor.types import BaseNodePostprocessor  # noqa: E402
@@ -146,8 +146,9 @@ class CtxcompPostprocessor(BaseNodePostprocessor):
         query, chunks, budget, kwargs = self._args(nodes, query_bundle)
         if not chunks:
             return list(nodes)
-        self._last = self.pipeline.compress(query, chunks, budget, **kwargs)
-        return context_to_nodes(nodes, chunks, self._last)
+        ctx: CompressedContext = self.pipeline.compress(query, chunks, budget, **kwargs)
+        self._last = ctx
+        return context_to_nodes(nodes, chunks, ctx)
 
     async def _apostprocess_nodes(self, nodes: list[NodeWithScore],
                                   query_bundle: QueryBundle | None = None) -> list[NodeWithScore]:
@@ -156,10 +157,11 @@ class CtxcompPostprocessor(BaseNodePostprocessor):
             return list(nodes)
         acompress = getattr(self.pipeline, "acompress", None)
         if acompress is not None:
-            self._last = await acompress(query, chunks, budget, **kwargs)
+            ctx: CompressedContext = await acompress(query, chunks, budget, **kwargs)
         else:
-            self._last = await asyncio.to_thread(self.pipeline.compress, query, chunks, budget)
-        return context_to_nodes(nodes, chunks, self._last)
+            ctx = await asyncio.to_thread(self.pipeline.compress, query, chunks, budget)
+        self._last = ctx
+        return context_to_nodes(nodes, chunks, ctx)
 
 
 # -- memory ------------------------------------------------------------------------------
@@ -175,7 +177,7 @@ def chat_message_to_turn(message: ChatMessage, model: str = "gpt-4o-mini") -> Tu
         raise InputError(f"expected a llama_index ChatMessage, got {type(message).__name__}")
     text_only = all(isinstance(b, TextBlock) for b in message.blocks)
     text = "".join(b.text for b in message.blocks if isinstance(b, TextBlock))
-    calls = [b for b in message.blocks if getattr(b, "block_type", "") == "tool_call"]
+    calls = [b for b in message.blocks if isinstance(b, ToolCallBlock)]
     legacy = message.additional_kwargs.get("tool_calls") or []
     call_ids = [str(b.tool_call_id) for b in calls if b.tool_call_id]
     call_ids += [str(_get(c, "id")) for c in legacy if _get(c, "id")]

@@ -258,16 +258,58 @@ def compress_history(
     if tokens_in <= limit or not older:
         kept = [KeptTurn(i, t.text, True, _whole(t.text)) for i, t in enumerate(turns)]
         return _result(kept, tokens_in, tokens_in, budget, limit, None)
-    fixed = sum(full[i] for i in keep)
-    texts, ctx = _compress_older(
-        turns, older, limit - fixed, counter, budget.model, oh, compressor, query, config
-    )
-    kept = _assemble(turns, groups, keep, texts, config)
-    tokens_out = sum(turn_tokens(turns[k.index], k.text, counter, oh) for k in kept)
+    room = limit - sum(full[i] for i in keep)
+    ctx, kept, tokens_out = _fit_older(turns, groups, keep, older, room, limit, counter, budget.model,
+                                       compressor, query, config)
     if tokens_out > limit:
         log.warning("history needs %d tokens, over the budget of %d: system, recent and latest "
                     "user turns are kept verbatim", tokens_out, limit)
     return _result(kept, tokens_in, tokens_out, budget, limit, ctx)
+
+
+def _fit_older(
+    turns: Sequence[Turn],
+    groups: list[list[int]],
+    keep: set[int],
+    older: list[int],
+    room: int,
+    limit: int,
+    counter: TokenCounter,
+    model: str,
+    compressor: Any,
+    query: str | None,
+    config: HistoryConfig,
+) -> tuple[CompressedContext | None, list[KeptTurn], int]:
+    """Compress the older turns into ``room`` tokens; (context, kept turns, tokens).
+
+    ``"mark"`` reserves every older turn's overhead, payload and marker up front (one
+    pass). ``"drop"`` reserves nothing, since groups that keep no text vanish, and shrinks
+    the text room by the overshoot until the result fits (at most three passes).
+    """
+    oh = config.message_overhead
+    with_text = [i for i in older if turns[i].text.strip()]
+    if config.empty == "mark":
+        floor = sum(turns[i].payload_tokens + oh for i in older)
+        text_room = room - floor - sum(counter.count(ELISION) for _ in with_text)
+    else:
+        text_room = room
+    ctx: CompressedContext | None = None
+    kept: list[KeptTurn] = []
+    tokens_out = 0
+    for _ in range(3 if config.empty == "drop" else 1):
+        texts: dict[int, tuple[str, tuple[Span, ...]]] = {}
+        ctx = None
+        if with_text and text_room > 0:
+            texts, ctx = _compress_older(turns, with_text, text_room, model, compressor, query)
+        kept = _assemble(turns, groups, keep, texts, config)
+        tokens_out = sum(turn_tokens(turns[k.index], k.text, counter, oh) for k in kept)
+        if tokens_out <= limit or text_room <= 0:
+            break
+        text_room -= tokens_out - limit
+    if tokens_out > limit and config.empty == "drop" and ctx is not None:
+        ctx, kept = None, _assemble(turns, groups, keep, {}, config)  # every older group dropped
+        tokens_out = sum(turn_tokens(turns[k.index], k.text, counter, oh) for k in kept)
+    return ctx, kept, tokens_out
 
 
 def _as_budget(budget: Budget | int) -> Budget:
@@ -284,24 +326,13 @@ def _whole(text: str) -> tuple[Span, ...]:
 
 def _compress_older(
     turns: Sequence[Turn],
-    older: list[int],
-    room: int,
-    counter: TokenCounter,
+    with_text: list[int],
+    text_room: int,
     model: str,
-    overhead: int,
     compressor: Any,
     query: str | None,
-    config: HistoryConfig,
-) -> tuple[dict[int, tuple[str, tuple[Span, ...]]], CompressedContext | None]:
+) -> tuple[dict[int, tuple[str, tuple[Span, ...]]], CompressedContext]:
     """Kept text and spans per older turn index (absent: nothing kept)."""
-    with_text = [i for i in older if turns[i].text.strip()]
-    # Every older turn costs its overhead and payload whatever survives of its text.
-    floor = sum(turns[i].payload_tokens + overhead for i in older)
-    if config.empty == "mark":
-        floor += sum(counter.count(ELISION) for i in with_text)
-    text_room = room - floor
-    if not with_text or text_room <= 0:
-        return {}, None
     if compressor is None:
         from ctxcomp.compressors.embedding import EmbeddingCompressor
 

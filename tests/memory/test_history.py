@@ -79,6 +79,8 @@ def test_drop_policy_removes_whole_groups_only() -> None:
     out = compress_history(turns, 120, compressor=TruncateCompressor(),
                            config=HistoryConfig(keep_recent=1, empty="drop"))
     indices = {k.index for k in out.turns}
+    assert out.tokens_out <= 120  # dropping frees each removed turn's overhead too
+    assert any(not k.verbatim and k.text != ELISION for k in out.turns), "the freed room is used"
     assert (3 in indices) == (4 in indices), "a tool call and its result go together"
     assert {0, 8} <= indices
     assert len(indices) < len(turns)
