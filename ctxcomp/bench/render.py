@@ -52,6 +52,31 @@ def _section(path: Path, doc: dict[str, Any], readme_dir: Path) -> list[str]:
     return lines
 
 
+def _cache_section(path: Path, doc: dict[str, Any]) -> list[str]:
+    """The ``cache`` suite (ctxcomp.bench.cache): hit/miss latency and memory per backend."""
+    env = doc.get("environment", doc.get("env", {}))
+    settings = doc.get("settings", {})
+    lines = [f"### Context cache: `{path.name}`", "",
+             f"Command: `{env.get('command', '?')}`  ",
+             f"Run {env.get('date_utc', '?')} at commit `{env.get('git_commit', '?')}`, "
+             f"{env.get('cpu_count', '?')} CPUs, load {env.get('load_average_1m', '?')}; compressor "
+             f"`{settings.get('compressor', '?')}`, budget {settings.get('budget', '?')} tokens.", "",
+             "| backend | miss p50 ms | hit p50 ms | hit p99 ms | payload bytes | bytes / entry |",
+             "|---|---:|---:|---:|---:|---:|"]
+    memory = doc.get("memory_per_entry", {})
+    for name, backend in sorted(doc.get("backends", {}).items()):
+        miss, hit = backend.get("miss", {}), backend.get("hit", {})
+        lines.append(f"| {name} | {miss.get('p50_ms', '–')} | {hit.get('p50_ms', '–')} | {hit.get('p99_ms', '–')} "
+                     f"| {backend.get('payload_bytes', '–')} | {memory.get(name, {}).get('bytes_per_entry', '–')} |")
+    load = doc.get("throughput") or {}
+    if load.get("requests_per_s") is not None:
+        lines.append("")
+        lines.append(f"Throughput (hits, {load.get('processes')} processes x {load.get('clients_per_process')} "
+                     f"clients): {load['requests_per_s']} requests/s, p50 "
+                     f"{load.get('latency_under_load', {}).get('p50_ms', '–')} ms under load.")
+    return [*lines, ""]
+
+
 def render(results: Path, readme_dir: Path) -> str:
     """The generated region (without the markers) for the result files in ``results``."""
     lines = ["", NOTES, ""]
@@ -61,10 +86,12 @@ def render(results: Path, readme_dir: Path) -> str:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"cannot read results file {path}: {exc}") from exc
-        if not isinstance(doc, dict) or doc.get("suite") not in SUITES:
-            continue
-        found = True
-        lines += _section(path, doc, readme_dir)
+        if isinstance(doc, dict) and doc.get("suite") == "cache":
+            found = True
+            lines += _cache_section(path, doc)
+        elif isinstance(doc, dict) and doc.get("suite") in SUITES:
+            found = True
+            lines += _section(path, doc, readme_dir)
     if not found:
         lines += ["No results yet: run `make bench`.", ""]
     return "\n".join(lines)

@@ -15,7 +15,12 @@ def _results(folder):
            "results": [row], "env": {"command": "ctxcomp bench nq --limit 3", "finished": True}}
     (folder / "nq.json").write_text(json.dumps(doc))
     (folder / "nq.png").write_bytes(b"\x89PNG")
-    (folder / "cache.json").write_text(json.dumps({"suite": "cache", "results": []}))  # other suites: skipped
+    cache = {"suite": "cache", "settings": {"compressor": "truncate", "budget": 2000},
+             "backends": {"redis": {"miss": {"p50_ms": 12.1}, "hit": {"p50_ms": 0.68, "p99_ms": 7.9},
+                                    "payload_bytes": 4627}},
+             "memory_per_entry": {"redis": {"bytes_per_entry": 8575}}, "throughput": {"requests_per_s": 450.6}}
+    (folder / "cache.json").write_text(json.dumps(cache))
+    (folder / "other.json").write_text(json.dumps({"suite": "unknown"}))  # unknown suites: skipped
 
 
 def test_render_fills_only_the_marked_region(tmp_path):
@@ -26,6 +31,8 @@ def test_render_fills_only_the_marked_region(tmp_path):
     text = readme.read_text()
     assert text.startswith("# x\n\nbefore\n") and text.endswith(f"{END}\nafter\n")
     assert "| truncate | 4 | 3 | 0.500 | 0.250 |" in text and "STALE TABLE" not in text
+    assert "| redis | 12.1 | 0.68 | 7.9 | 4627 | 8575 |" in text and "450.6 requests/s" in text
+    assert "unknown" not in text
     assert "![nq results](results/nq.png)" in text and "ctxcomp bench nq --limit 3" in text
     assert update_readme(readme, tmp_path / "results") is False  # idempotent
     assert update_readme(readme, tmp_path / "results", check=True) is False
