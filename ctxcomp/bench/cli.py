@@ -90,6 +90,12 @@ def register(subparsers: Any) -> None:
     render.add_argument("--check", action="store_true", help="exit 1 if the README is not up to date")
     render.set_defaults(func=cmd_render)
 
+    merge = sub.add_parser("merge", help="merge results files of separate runs on the same examples")
+    merge.add_argument("inputs", nargs="+", help="results JSON files (same suite, data and model)")
+    merge.add_argument("--out", required=True, help="merged results JSON")
+    merge.add_argument("--plot", help="PNG plot of the merged results")
+    merge.set_defaults(func=cmd_merge)
+
     try:
         cache = importlib.import_module("ctxcomp.bench.cache")
     except ModuleNotFoundError as exc:
@@ -157,6 +163,28 @@ def cmd_locomo(args: argparse.Namespace) -> int:
     examples = stratified(load_locomo(args.data, args.categories), args.limit)
     return _run(args, "locomo", {"path": str(args.data), "examples": len(examples),
                                  "ids": [e.id for e in examples]}, examples)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    import json
+
+    from ctxcomp.bench.render import GROUP_BY
+    from ctxcomp.bench.report import markdown_table, merge, plot, write_json
+    from ctxcomp.errors import InputError
+
+    docs = []
+    for path in args.inputs:
+        try:
+            docs.append(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"cannot read results file {path}: {exc}") from exc
+    doc = merge(docs)
+    write_json(args.out, doc)
+    group_by = GROUP_BY.get(doc["suite"], ())
+    print(markdown_table(doc["results"], group_by))
+    if args.plot:
+        plot(doc["results"], args.plot, f"ctxcomp bench {doc['suite']}", "length" if group_by else "ratio_achieved")
+    return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:

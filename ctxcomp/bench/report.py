@@ -130,3 +130,39 @@ def plot(rows: Sequence[dict[str, Any]], path: str | Path, title: str, x: str = 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+def merge(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One results document from several runs on the same examples (e.g. slow peers run apart).
+
+    The runs must share the suite, the data (same example ids) and the target model; a
+    (method, ratio, setting) row may appear in only one of them. ``env`` becomes the first
+    run's, with every run's environment listed under ``env["runs"]``.
+
+    Raises:
+        InputError: the documents are not comparable or overlap.
+    """
+    from ctxcomp.errors import InputError
+
+    if not docs:
+        raise InputError("nothing to merge")
+    first = docs[0]
+    seen: set[tuple[Any, ...]] = set()
+    rows: list[dict[str, Any]] = []
+    for doc in docs:
+        for key in ("suite", "data"):
+            if doc.get(key) != first.get(key):
+                raise InputError(f"cannot merge: {key} differs ({doc.get(key)!r} vs {first.get(key)!r})")
+        if doc.get("settings", {}).get("model") != first.get("settings", {}).get("model"):
+            raise InputError("cannot merge: the target model differs")
+        for row in doc.get("results", []):
+            row_key = tuple(sorted((k, str(v)) for k, v in row.items()
+                                   if k in ("method", "ratio_target", "length", "depth")))
+            if row_key in seen:
+                raise InputError(f"cannot merge: {row['method']} at ratio {row['ratio_target']} is in two runs")
+            seen.add(row_key)
+            rows.append(row)
+    env = {**first.get("env", {}), "runs": [d.get("env", {}) for d in docs]}
+    settings = {**first.get("settings", {}),
+                "methods": ",".join(str(d.get("settings", {}).get("methods", "")) for d in docs)}
+    return document(first["suite"], first.get("data"), rows, env, settings)

@@ -79,3 +79,21 @@ def test_render_subcommand(tmp_path):
     assert "No results yet" in readme.read_text()
     assert main(["bench", "render", "--readme", str(readme), "--results", str(tmp_path / "results"),
                  "--check"]) == 0
+
+
+def test_merge_runs_on_the_same_examples(nq_path, tmp_path, capsys):
+    base = ["bench", "nq", "--data", str(nq_path), "--ratio", "4", "--limit", "2", "--no-progress"]
+    assert main([*base, "--methods", "none", "--out", str(tmp_path / "a.json")]) == 0
+    assert main([*base, "--methods", "truncate", "--out", str(tmp_path / "b.json")]) == 0
+    merged = tmp_path / "m.json"
+    assert main(["bench", "merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(merged),
+                 "--plot", str(tmp_path / "m.png")]) == 0
+    doc = json.loads(merged.read_text())
+    assert [r["method"] for r in doc["results"]] == ["none", "truncate"] and len(doc["env"]["runs"]) == 2
+    assert (tmp_path / "m.png").exists()
+    assert main(["bench", "merge", str(tmp_path / "a.json"), str(tmp_path / "a.json"), "--out", str(merged)]) == 2
+    assert "in two runs" in capsys.readouterr().err
+    assert main([*base[:-3], "--limit", "3", "--no-progress", "--methods", "random",
+                 "--out", str(tmp_path / "c.json")]) == 0
+    assert main(["bench", "merge", str(tmp_path / "a.json"), str(tmp_path / "c.json"), "--out", str(merged)]) == 2
+    assert "data differs" in capsys.readouterr().err
