@@ -282,33 +282,37 @@ def _fit_older(
 ) -> tuple[CompressedContext | None, list[KeptTurn], int]:
     """Compress the older turns into ``room`` tokens; (context, kept turns, tokens).
 
-    ``"mark"`` reserves every older turn's overhead, payload and marker up front (one
-    pass). ``"drop"`` reserves nothing, since groups that keep no text vanish, and shrinks
-    the text room by the overshoot until the result fits (at most three passes).
+    ``"mark"`` reserves every older turn's overhead, payload and marker up front. ``"drop"``
+    reserves nothing, since groups that keep no text vanish: it compresses into the whole
+    room, once more into the room less the overshoot if needed, then removes the
+    lowest-scored kept older turns until the history fits.
     """
     oh = config.message_overhead
     with_text = [i for i in older if turns[i].text.strip()]
+    text_room = room
     if config.empty == "mark":
         floor = sum(turns[i].payload_tokens + oh for i in older)
         text_room = room - floor - sum(counter.count(ELISION) for _ in with_text)
-    else:
-        text_room = room
+    texts: dict[int, tuple[str, tuple[Span, ...]]] = {}
     ctx: CompressedContext | None = None
-    kept: list[KeptTurn] = []
-    tokens_out = 0
-    for _ in range(3 if config.empty == "drop" else 1):
-        texts: dict[int, tuple[str, tuple[Span, ...]]] = {}
-        ctx = None
-        if with_text and text_room > 0:
-            texts, ctx = _compress_older(turns, with_text, text_room, model, compressor, query)
+
+    def fit() -> tuple[list[KeptTurn], int]:
         kept = _assemble(turns, groups, keep, texts, config)
-        tokens_out = sum(turn_tokens(turns[k.index], k.text, counter, oh) for k in kept)
-        if tokens_out <= limit or text_room <= 0:
+        return kept, sum(turn_tokens(turns[k.index], k.text, counter, oh) for k in kept)
+
+    for _ in range(2 if config.empty == "drop" else 1):
+        if not with_text or text_room <= 0:
             break
-        text_room -= tokens_out - limit
-    if tokens_out > limit and config.empty == "drop" and ctx is not None:
-        ctx, kept = None, _assemble(turns, groups, keep, {}, config)  # every older group dropped
-        tokens_out = sum(turn_tokens(turns[k.index], k.text, counter, oh) for k in kept)
+        texts, ctx = _compress_older(turns, with_text, text_room, model, compressor, query)
+        kept, tokens_out = fit()
+        if tokens_out <= limit:
+            break
+        text_room -= tokens_out - limit  # the overshoot is roughly the kept groups' overhead
+    scores = {int(c.source_id): c.score or 0.0 for c in ctx.chunks} if ctx is not None else {}
+    kept, tokens_out = fit()
+    while tokens_out > limit and texts and config.empty == "drop":
+        del texts[min(texts, key=lambda i: (scores.get(i, 0.0), i))]
+        kept, tokens_out = fit()
     return ctx, kept, tokens_out
 
 
