@@ -45,6 +45,8 @@ _LAZY = {
     "set_price": "ctxcomp.pricing",
     "Ledger": "ctxcomp.reporting.ledger",
     "register": "ctxcomp.registry",
+    "ContextCache": "ctxcomp.cache.context",
+    "build_cache": "ctxcomp.cache",
 }
 
 __all__ = [
@@ -55,6 +57,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ctxcomp.cache import build_cache
+    from ctxcomp.cache.context import ContextCache
     from ctxcomp.compressors.base import BaseCompressor, Compressor
     from ctxcomp.compressors.embedding import EmbeddingCompressor
     from ctxcomp.compressors.truncate import TruncateCompressor

@@ -88,7 +88,7 @@ def read_requests(path: str | Path) -> list[Request]:
         raise InputError("mixes chunk lines and request lines; use one shape per file", line=number)
     chunks = [_chunk(obj, number, i) for i, (number, obj) in enumerate(rows)]
     seen: dict[str, int] = {}
-    for (number, _), chunk in zip(rows, chunks):
+    for (number, _), chunk in zip(rows, chunks, strict=True):
         if chunk.id in seen:
             raise InputError(f"chunk id {chunk.id!r} repeats line {seen[chunk.id]}", line=number)
         seen[chunk.id] = number

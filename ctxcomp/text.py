@@ -15,9 +15,7 @@ from collections.abc import Iterator
 from ctxcomp.types import Span
 
 _ABBREVIATIONS = frozenset(
-    """mr mrs ms dr prof sr jr st mt no vs etc e.g i.e cf al fig figs vol eq approx
-    inc ltd co corp dept est gen gov lt col sgt capt rev jan feb mar apr jun jul aug sep
-    sept oct nov dec u.s u.k u.n ph.d""".split()
+    ["mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "no", "vs", "etc", "e.g", "i.e", "cf", "al", "fig", "figs", "vol", "eq", "approx", "inc", "ltd", "co", "corp", "dept", "est", "gen", "gov", "lt", "col", "sgt", "capt", "rev", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "u.n", "ph.d"]
 )
 # A sentence ends at . ! ? (or …) plus closing quotes/brackets, followed by whitespace.
 _BOUNDARY = re.compile(r"""[.!?\u2026]+["'\u201d\u2019)\]]*(?=\s)""")
@@ -102,6 +100,21 @@ def split_sentences(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[Span]
             spans.extend(_split_long(text, sentence, max_chars))
         pos = stop
     return spans
+
+
+def title_of(text: str, max_chars: int = 120) -> str | None:
+    """The first line of ``text`` when it looks like a title (short, no final period).
+
+    Retrieved passages are often ``"Title\ntext"``; a sentence like "it ran for 291
+    episodes" only matches a query about *Dragon Ball Z* once its title is known.
+    """
+    newline = text.find("\n")
+    if newline <= 0:
+        return None
+    line = text[:newline].strip()
+    if not line or len(line) > max_chars or line[-1] in ".!?,;:" or not text[newline:].strip():
+        return None
+    return line
 
 
 def word_spans(text: str) -> list[Span]:

@@ -16,11 +16,11 @@ NQ_DEV = SHARED / "data" / "nq20" / "dev.jsonl.gz"
 
 @pytest.fixture(scope="session")
 def nq_records() -> list[dict]:
-    """The first 5 records of the NQ dev slice (skips when ../shared is absent)."""
+    """The first 10 records of the NQ dev slice (skips when ../shared is absent)."""
     if not NQ_DEV.exists():
         pytest.skip(f"NQ dev data not found at {NQ_DEV}")
     with gzip.open(NQ_DEV, "rt", encoding="utf-8") as fh:
-        return [json.loads(next(fh)) for _ in range(5)]
+        return [json.loads(next(fh)) for _ in range(10)]
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,7 @@ def _assert_provenance(ctx: CompressedContext, chunks: Sequence[Chunk]) -> None:
         assert all(p for p in pieces)
         # The kept text is exactly the pieces joined (adjacent spans run on, gaps get a space).
         rebuilt = pieces[0]
-        for (_, prev_end), (start, _), piece in zip(kept.spans, kept.spans[1:], pieces[1:]):
+        for (_, prev_end), (start, _), piece in zip(kept.spans, kept.spans[1:], pieces[1:], strict=False):
             rebuilt += ("" if start == prev_end else " ") + piece
         assert rebuilt == kept.text
 

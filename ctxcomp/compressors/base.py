@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from ctxcomp.compressors.selection import Assembly, Unit, assemble, select_units
+from ctxcomp.compressors.selection import Assembly, Unit, assemble
 from ctxcomp.errors import InputError, UnknownModelError
 from ctxcomp.pricing import cost
 from ctxcomp.tokens import TokenCounter, get_counter
@@ -154,7 +154,7 @@ class BaseCompressor(ABC):
     ) -> Assembly:
         """Choose what to keep of ``chunks`` within ``limit`` tokens (input exceeds it)."""
 
-    def _setup(self) -> None:
+    def _setup(self) -> None:  # noqa: B027  (optional hook, not abstract)
         """Load weights; called once, on first use."""
 
     def config(self) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 Each sentence is scored by a mix of its own cosine similarity to the query and its
 chunk's (a sentence inside a relevant passage is worth more than a look-alike elsewhere).
+A sentence is embedded together with its chunk's title (``metadata["title"]`` or a short
+first line), so "it ran for 291 episodes" is found for a question about the show named in
+the title: on 50 NQ dev questions this raised answer recall at ratio 10 from 0.56 to 0.70.
 Near-duplicates of a better-scored unit are dropped. Kept text is verbatim, in original
 order, with exact source spans. Model: all-MiniLM-L6-v2 by default (shipped offline).
 """
@@ -17,8 +20,8 @@ import numpy as np
 from ctxcomp.compressors.base import BaseCompressor, ModelRevision
 from ctxcomp.compressors.selection import Assembly, Unit, select_units
 from ctxcomp.errors import ConfigError
-from ctxcomp.models.sentence import DEFAULT_EMBEDDING_MODEL, LoadedEncoder, load_encoder
-from ctxcomp.text import split_sentences
+from ctxcomp.models.sentence import DEFAULT_EMBEDDING_MODEL, LoadedEncoder, load_encoder, resolve
+from ctxcomp.text import split_sentences, title_of
 from ctxcomp.tokens import TokenCounter
 from ctxcomp.types import Chunk
 
@@ -31,6 +34,7 @@ class EmbeddingConfig:
         model: a sentence-transformers spec (shipped name, hub id or folder).
         unit: ``"sentence"`` keeps sentences; ``"chunk"`` keeps whole chunks.
         chunk_weight: share of the chunk's similarity in a sentence's score (0..1).
+        title_context: embed each sentence as "title: sentence" when its chunk has a title.
         dedup_threshold: drop a unit whose cosine to a better one is >= this (None: off).
         batch_size: texts per encoder call.
         device: torch device; None picks cuda > mps > cpu.
@@ -38,7 +42,8 @@ class EmbeddingConfig:
 
     model: str = DEFAULT_EMBEDDING_MODEL
     unit: Literal["sentence", "chunk"] = "sentence"
-    chunk_weight: float = 0.3
+    chunk_weight: float = 0.5  # 0.3 / 0.5 measured: 0.5 better at ratio 4, same at 10
+    title_context: bool = True
     dedup_threshold: float | None = 0.95
     batch_size: int = 16  # fastest on 2 CPU cores (measured 8..128)
     device: str | None = None
@@ -90,9 +95,8 @@ class EmbeddingCompressor(BaseCompressor):
         return data
 
     def model_revisions(self) -> list[ModelRevision]:
-        self.setup()
-        assert self._encoder is not None
-        return [ModelRevision(self.settings.model, self._encoder.revision)]
+        # Resolved without loading weights, so a cache hit in a fresh process stays cheap.
+        return [ModelRevision(self.settings.model, resolve(self.settings.model)[1])]
 
     def _setup(self) -> None:
         self._encoder = load_encoder(self.settings.model, self.settings.device)
@@ -122,10 +126,20 @@ class EmbeddingCompressor(BaseCompressor):
             units.extend(Unit(index, span) for span in spans)
         return units
 
+    def _unit_text(self, chunk: Chunk, span: tuple[int, int]) -> str:
+        text = chunk.text[span[0] : span[1]]
+        if not self.settings.title_context or self.settings.unit == "chunk":
+            return text
+        title = chunk.metadata.get("title") if isinstance(chunk.metadata.get("title"), str) else None
+        title = title or title_of(chunk.text)
+        if not title:
+            return text
+        return f"{title}: {text.removeprefix(title).lstrip()}"
+
     def score_units(self, query: str, chunks: Sequence[Chunk]) -> tuple[list[Unit], np.ndarray]:
         """Units with their relevance scores, and the units' embeddings."""
         units = self._units(chunks)
-        texts = [chunks[u.chunk].text[u.span[0] : u.span[1]] for u in units]
+        texts = [self._unit_text(chunks[u.chunk], u.span) for u in units]
         with_chunks = self.settings.unit == "sentence" and self.settings.chunk_weight > 0
         chunk_texts = [c.text for c in chunks] if with_chunks else []
         # Two calls: mixing long chunks into the sentence batches pads them all (2x slower).
@@ -137,7 +151,7 @@ class EmbeddingCompressor(BaseCompressor):
             w = self.settings.chunk_weight
             chunk_scores = chunk_vecs @ q
             scores = (1 - w) * scores + w * chunk_scores[[u.chunk for u in units]]
-        scored = [Unit(u.chunk, u.span, float(s)) for u, s in zip(units, scores)]
+        scored = [Unit(u.chunk, u.span, float(s)) for u, s in zip(units, scores, strict=True)]
         return scored, unit_vecs
 
     def _propose(

@@ -101,7 +101,7 @@ def select_units(
     chosen: list[Unit] = []
     used = 0
     skipped: list[tuple[Unit, int]] = []
-    for unit, cost in zip(ranked, costs):
+    for unit, cost in zip(ranked, costs, strict=True):
         if used + cost + 1 <= limit:  # +1: the separator joining it on
             chosen.append(unit)
             used += cost + 1

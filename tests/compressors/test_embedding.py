@@ -37,7 +37,7 @@ def test_answer_recall_on_nq_records(embedding_compressor: EmbeddingCompressor, 
         out = embedding_compressor.compress(rec["question"], chunks, Budget(ratio=4))
         assert out.tokens_out <= out.budget_tokens
         hits += any(a.lower() in out.text.lower() for a in rec["answers"])
-    assert hits >= 4  # measured 5/5 on these records; MiniLM is deterministic
+    assert hits >= 7  # measured 8/10 on these records (MiniLM is deterministic); truncate keeps 6/10
 
 
 def test_near_duplicates_are_dropped(embedding_compressor: EmbeddingCompressor) -> None:
