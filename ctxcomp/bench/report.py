@@ -114,10 +114,12 @@ def plot(rows: Sequence[dict[str, Any]], path: str | Path, title: str, x: str = 
         if row.get(x) is not None and row.get("answer_recall") is not None:
             label = row["method"] if x == "ratio_achieved" else f"{row['method']} @{row['ratio_target']:g}x"
             by_method.setdefault(label, []).append((row[x], row["answer_recall"]))
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
-    for method, points in sorted(by_method.items()):
-        points.sort()
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=method)
+    fig, ax = plt.subplots(figsize=(9, 4.8), dpi=120)
+    markers, styles = "osD^vP*Xh<>", ("-", "--", "-.", ":")
+    for i, (method, points) in enumerate(sorted(by_method.items())):
+        points.sort()  # overlapping lines stay visible through their markers and dashes
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker=markers[i % len(markers)],
+                linestyle=styles[i % len(styles)], markersize=7 - (i % 3), alpha=0.85, label=method)
     ax.set_xscale("log")
     ax.set_xlabel("compression achieved (tokens in / tokens out, median, log scale)"
                   if x == "ratio_achieved" else f"{x} (log scale)")
@@ -125,7 +127,7 @@ def plot(rows: Sequence[dict[str, Any]], path: str | Path, title: str, x: str = 
     ax.set_ylim(-0.02, 1.02)
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
