@@ -97,14 +97,22 @@ def _check_model(model: str, price_in: float | None) -> None:
 def cmd_compress(args: argparse.Namespace) -> int:
     from ctxcomp.io import read_requests
 
-    model = args.model or DEFAULT_MODEL
+    spec_budget = None
+    if args.pipeline:
+        from ctxcomp.config import load_spec
+
+        spec_budget = load_spec(args.pipeline).budget
+    # The model: --model, else the spec's budget model, else the default.
+    model = args.model or (spec_budget.model if spec_budget else DEFAULT_MODEL)
     _check_model(model, args.price_in)
     budget = None
     if args.budget is not None:
         budget = Budget(max_tokens=args.budget, model=model)
     elif args.ratio is not None:
         budget = Budget(ratio=args.ratio, model=model)
-    elif not args.pipeline:
+    elif spec_budget is not None and args.model:
+        budget = Budget(max_tokens=spec_budget.max_tokens, ratio=spec_budget.ratio, model=model)
+    elif spec_budget is None:
         raise SystemExit(_usage_error("give --budget or --ratio (or a --pipeline spec with a budget)"))
     requests = read_requests(args.input)
     missing = [i for i, r in enumerate(requests) if r.query is None and args.query is None]
@@ -140,7 +148,7 @@ def render_report(query: str, ctx: CompressedContext, seconds: float, titles: di
         f"{'tokens':14}{ctx.tokens_in:>12,}{ctx.tokens_out:>12,}   ({ctx.model}{approx})",
         f"{'cost/request':14}{_money(ctx.cost_before):>12}{_money(ctx.cost_after):>12}",
         f"ratio {ctx.ratio:.1f}x, saved {ctx.tokens_saved:,} tokens"
-        + (f" = {_money(ctx.cost_saved)} per request, {_money((ctx.cost_saved or 0) * 1e6)} per million requests"
+        + (f" = {_money(ctx.cost_saved)} per request, ${ctx.cost_saved * 1e6:,.2f} per million requests"
            if ctx.cost_saved is not None else ""),
         f"time {seconds:.2f} s: " + ", ".join(f"{s.name} {s.seconds:.2f} s" for s in ctx.stages),
         "",

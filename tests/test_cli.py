@@ -114,6 +114,21 @@ def test_price_override_for_an_unlisted_model(chunks_file: Path, capsys: pytest.
     assert out["tokens_approximate"] is True
 
 
+def test_pipeline_spec_file(chunks_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("stages:\n  - truncate\nbudget:\n  max_tokens: 40\n  model: gpt-4\n", encoding="utf-8")
+    assert main(["compress", "-q", "x", "-i", str(chunks_file), "--pipeline", str(spec), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["budget_tokens"] == 40 and out["tokens_out"] <= 40
+    # --budget on the command line overrides the spec's
+    assert main(["compress", "-q", "x", "-i", str(chunks_file), "-p", str(spec), "-b", "25", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["tokens_out"] <= 25 and out["model"] == "gpt-4"  # the spec's model is kept
+    assert main(["compress", "-q", "x", "-i", str(chunks_file), "-p", str(spec), "-m", "gpt-4o", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"] == "gpt-4o" and out["budget_tokens"] == 40
+
+
 @pytest.mark.model
 def test_demo_prints_a_before_after_report() -> None:
     result = subprocess.run([sys.executable, "-m", "ctxcomp.cli", "demo"], capture_output=True, text=True,
