@@ -104,8 +104,9 @@ def markdown_table(rows: Sequence[dict[str, Any]], extra: Sequence[str] = ()) ->
 
 def plot(rows: Sequence[dict[str, Any]], path: str | Path, title: str, x: str = "ratio_achieved") -> None:
     """answer_recall vs ``x`` (default: achieved ratio), one line per method (matplotlib, PNG)."""
-    import matplotlib
+    from ctxcomp._deps import require
 
+    matplotlib = require("matplotlib", "bench", "benchmark plots")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

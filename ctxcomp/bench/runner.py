@@ -32,9 +32,9 @@ class RssSampler:
     """Samples this process's RSS in a thread; :meth:`peak_mb` since the last reset."""
 
     def __init__(self, interval: float = 0.02) -> None:
-        import psutil
+        from ctxcomp._deps import require
 
-        self._process = psutil.Process()
+        self._process = require("psutil", "bench", "memory sampling in benchmarks").Process()
         self._interval = interval
         self._peak = 0
         self._stop = threading.Event()
