@@ -98,6 +98,7 @@ def test_query_engine_receives_the_compressed_nodes() -> None:
 
 
 @pytest.mark.model
+@pytest.mark.filterwarnings("ignore:.*langchain-community.*:DeprecationWarning")  # llama_index's langchain bridge
 def test_vector_index_with_shipped_embeddings_and_embedding_pipeline(embedding_compressor) -> None:
     docs = [Document(text="Mars has two moons, Phobos and Deimos. " + LONG, metadata={"planet": "mars"}),
             Document(text="Jupiter has ninety-five moons. " + LONG, metadata={"planet": "jupiter"})]
