@@ -255,3 +255,14 @@ def test_ledger_callback_records_usage_metadata() -> None:
         "gpt-4o-mini", 1200, 30, 200)
     assert record.cost == pytest.approx((1200 * 0.15 + 30 * 0.60) / 1e6)
     assert handler.log.totals().input_tokens == 1200
+
+
+def test_non_string_metadata_survives_a_cache_hit() -> None:
+    cache_mod = pytest.importorskip("ctxcomp.cache")
+    pipe = Pipeline(["truncate"], Budget(max_tokens=60), cache=cache_mod.build_cache(backend="memory"))
+    comp = CtxcompCompressor(pipeline=pipe)
+    first = comp.compress_documents(docs(), "capital")
+    second = comp.compress_documents(docs(), "capital")
+    assert pipe.ledger.totals().cache_hits == 1
+    assert [d.page_content for d in second] == [d.page_content for d in first]
+    assert second[0].metadata["when"] == dt.date(2024, 1, 2) and second[0].metadata["tags"] == ["a", "b"]
