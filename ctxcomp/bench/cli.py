@@ -53,6 +53,8 @@ def _common(p: argparse.ArgumentParser, methods: str, ratio: str) -> None:
     p.add_argument("--peers-dir", help="folder with llmlingua_compat.py (default: benchmarks/peers of the checkout)")
     p.add_argument("--llmlingua-model", default="smollm2-135m",
                    help="model folder or shipped name for the llmlingua peers (default smollm2-135m)")
+    p.add_argument("--interleave", action="store_true",
+                   help="methods take turns on each example (latencies comparable on a shared machine)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -127,7 +129,8 @@ def _run(args: argparse.Namespace, suite: str, data: Any, examples: list[Any],
     def save(rows: list[dict[str, Any]]) -> None:
         write_json(out, document(suite, data, rows, {**env, "finished": False}, settings))
 
-    rows = run_suite(methods, examples, args.ratio, args.model, group_by, not args.no_progress, save)
+    rows = run_suite(methods, examples, args.ratio, args.model, group_by, not args.no_progress, save,
+                     interleave=args.interleave)
     env["load_average_1m_end"] = environment()["load_average_1m"]
     write_json(out, document(suite, data, rows, {**env, "finished": True}, settings))
     print(markdown_table(rows, group_by))

@@ -92,6 +92,50 @@ def run_one(method: Method, example: Example, ratio: float, model: str) -> Recor
                   gold_hit=gold_hit, evidence=evidence)
 
 
+class _Tally:
+    """Records, per-example hits and peak memory of one method, grouped into cells."""
+
+    def __init__(self, method: Method, load_seconds: float) -> None:
+        self.method = method
+        self.load_seconds = load_seconds
+        self.records: dict[Cell, list[Record]] = {}
+        self.hits: dict[Cell, dict[str, bool]] = {}
+        self.peak_mb = 0.0
+
+    def run(self, example: Example, ratio: float, model: str, sampler: RssSampler,
+            group_by: Sequence[str]) -> None:
+        cell = Cell(self.method.label, ratio, _group_key(example, group_by))
+        sampler.reset()
+        record = run_one(self.method, example, ratio, model)
+        self.peak_mb = max(self.peak_mb, sampler.peak_mb())
+        self.records.setdefault(cell, []).append(record)
+        self.hits.setdefault(cell, {})[example.id] = record.answer_hit
+
+    def rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for cell, cell_records in self.records.items():
+            row: dict[str, Any] = {"method": cell.method, "ratio_target": cell.ratio, **dict(cell.setting)}
+            row.update(aggregate(cell_records))
+            row["peak_rss_mb"] = round(self.peak_mb, 1)
+            row["load_s"] = round(self.load_seconds, 3)
+            row["provenance"] = bool(self.method.provenance)
+            row["hits"] = self.hits[cell]
+            rows.append(row)
+        return rows
+
+
+def _setup(method: Method) -> _Tally:
+    started = time.perf_counter()
+    method.setup()
+    return _Tally(method, time.perf_counter() - started)
+
+
+def _bar(total: int, desc: str, progress: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="ex", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+
+
 def run_method(
     method: Method,
     examples: Sequence[Example],
@@ -102,35 +146,38 @@ def run_method(
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """The result rows of one method: one per ratio (x setting group)."""
-    from tqdm import tqdm
-
-    started = time.perf_counter()
-    method.setup()
-    load_seconds = time.perf_counter() - started
-    sampler.reset()
-    records: dict[Cell, list[Record]] = {}
-    per_example: dict[Cell, dict[str, bool]] = {}
-    bar = tqdm(total=len(examples) * len(ratios), desc=method.label, unit="ex", file=sys.stderr,
-               disable=not progress, dynamic_ncols=True)
-    with bar:
+    tally = _setup(method)
+    with _bar(len(examples) * len(ratios), method.label, progress) as bar:
         for ratio in ratios:
             for example in examples:
-                cell = Cell(method.label, ratio, _group_key(example, group_by))
-                record = run_one(method, example, ratio, model)
-                records.setdefault(cell, []).append(record)
-                per_example.setdefault(cell, {})[example.id] = record.answer_hit
+                tally.run(example, ratio, model, sampler, group_by)
                 bar.update(1)
-    peak = sampler.peak_mb()
-    rows = []
-    for cell, cell_records in records.items():
-        row: dict[str, Any] = {"method": cell.method, "ratio_target": cell.ratio, **dict(cell.setting)}
-        row.update(aggregate(cell_records))
-        row["peak_rss_mb"] = round(peak, 1)
-        row["load_s"] = round(load_seconds, 3)
-        row["provenance"] = bool(method.provenance)
-        row["hits"] = per_example[cell]
-        rows.append(row)
-    return rows
+    return tally.rows()
+
+
+def run_interleaved(
+    methods: Sequence[Method],
+    examples: Sequence[Example],
+    ratios: Sequence[float],
+    model: str,
+    sampler: RssSampler,
+    group_by: Sequence[str] = (),
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Every method on each example in turn, so that all meet the same machine load.
+
+    On a shared machine the load drifts over a long run; interleaving keeps latencies
+    comparable between methods. Every model stays loaded throughout, so peak RSS is that
+    of the whole process during each method's calls.
+    """
+    tallies = [_setup(m) for m in methods]
+    with _bar(len(examples) * len(ratios) * len(methods), "all methods", progress) as bar:
+        for ratio in ratios:
+            for example in examples:
+                for tally in tallies:
+                    tally.run(example, ratio, model, sampler, group_by)
+                    bar.update(1)
+    return [row for tally in tallies for row in tally.rows()]
 
 
 def run_suite(
@@ -141,10 +188,19 @@ def run_suite(
     group_by: Sequence[str] = (),
     progress: bool = True,
     on_method_done: Callable[[list[dict[str, Any]]], None] | None = None,
+    interleave: bool = False,
 ) -> list[dict[str, Any]]:
-    """Every method over every example and ratio; ``on_method_done`` gets the rows so far."""
+    """Every method over every example and ratio; ``on_method_done`` gets the rows so far.
+
+    With ``interleave`` the methods take turns on each example (see :func:`run_interleaved`).
+    """
     rows: list[dict[str, Any]] = []
     with RssSampler() as sampler:
+        if interleave:
+            rows = run_interleaved(methods, examples, ratios, model, sampler, group_by, progress)
+            if on_method_done is not None:
+                on_method_done(rows)
+            return rows
         for method in methods:
             log.info("running %s on %d examples x %d ratios", method.label, len(examples), len(ratios))
             rows.extend(run_method(method, examples, ratios, model, sampler, group_by, progress))

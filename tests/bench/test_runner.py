@@ -41,3 +41,11 @@ def test_rss_sampler_reports_memory():
         peak = sampler.peak_mb()
         del block
     assert peak > 64
+
+
+def test_interleaved_gives_the_same_scores():
+    methods = [build_method("none"), build_method("random:seed=1")]
+    apart = run_suite(methods, [EXAMPLE], [3], "gpt-4o-mini", progress=False)
+    together = run_suite(methods, [EXAMPLE], [3], "gpt-4o-mini", progress=False, interleave=True)
+    keys = ("method", "ratio_target", "n", "answer_recall", "gold_recall", "ratio_achieved", "hits")
+    assert [{k: r[k] for k in keys} for r in apart] == [{k: r[k] for k in keys} for r in together]
