@@ -180,6 +180,14 @@ def run_interleaved(
     return [row for tally in tallies for row in tally.rows()]
 
 
+def _warm_up(model: str) -> None:
+    """Load the tokenizer and the price table once, outside every timed call."""
+    from ctxcomp.compressors.base import prompt_costs
+
+    get_counter(model).count("warm-up")
+    prompt_costs(model, 1, 1)
+
+
 def run_suite(
     methods: Sequence[Method],
     examples: Sequence[Example],
@@ -195,6 +203,7 @@ def run_suite(
     With ``interleave`` the methods take turns on each example (see :func:`run_interleaved`).
     """
     rows: list[dict[str, Any]] = []
+    _warm_up(model)
     with RssSampler() as sampler:
         if interleave:
             rows = run_interleaved(methods, examples, ratios, model, sampler, group_by, progress)
