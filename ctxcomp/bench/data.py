@@ -160,10 +160,12 @@ def load_locomo(path: str | Path, categories: Sequence[int] = (1, 2, 3, 4)) -> l
 
 
 def stratified(examples: Sequence[Example], limit: int | None) -> list[Example]:
-    """At most ``limit`` examples, equally many per stratum (deterministic).
+    """At most ``limit`` examples, equally many per stratum, spread over the file (deterministic).
 
-    Strata are visited in sorted order, round-robin, each in file order; so ``limit=40``
-    over five gold positions takes the first 8 of each.
+    Strata (gold position, QA category) share the limit round-robin in sorted order; within
+    a stratum the picks are evenly spaced (indices ``i * size // count``), so a small limit
+    still covers the whole file (LoCoMo's questions follow the conversation: taking the
+    first ones would favour early evidence). Output keeps file order.
     """
     if limit is None or limit >= len(examples):
         return list(examples)
@@ -171,13 +173,14 @@ def stratified(examples: Sequence[Example], limit: int | None) -> list[Example]:
     for example in examples:
         groups.setdefault(example.stratum, []).append(example)
     order = sorted(groups, key=lambda s: (len(s), s))
-    chosen: list[Example] = []
-    depth = 0
-    while len(chosen) < limit:
+    counts = dict.fromkeys(order, 0)
+    remaining = limit
+    while remaining:
         for stratum in order:
-            if depth < len(groups[stratum]) and len(chosen) < limit:
-                chosen.append(groups[stratum][depth])
-        depth += 1
+            if remaining and counts[stratum] < len(groups[stratum]):
+                counts[stratum] += 1
+                remaining -= 1
+    chosen = [groups[s][i * len(groups[s]) // counts[s]] for s in order for i in range(counts[s])]
     position = {id(e): i for i, e in enumerate(examples)}
     return sorted(chosen, key=lambda e: position[id(e)])
 

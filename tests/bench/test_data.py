@@ -38,6 +38,11 @@ def test_stratified_limit_is_balanced_and_deterministic(nq_examples):
     assert stratified(nq_examples, 7) == stratified(nq_examples, 7)
     assert len(stratified(nq_examples, 7)) == 7
     assert stratified(nq_examples, None) == nq_examples
+    ids = [e.id for e in nq_examples]
+    assert max(ids.index(e.id) for e in picked) > 250  # spread over the file, not its head
+    five = stratified(nq_examples, 5)
+    assert {e.id for e in five} <= {e.id for e in picked}  # the first pick of each stratum
+    assert sorted(e.stratum for e in five) == sorted({e.stratum for e in nq_examples})
 
 
 def test_bad_nq_line_reports_its_number(tmp_path):
