@@ -256,6 +256,9 @@ def compress_history(
     keep = _verbatim_indices(turns, groups, config)
     older = [i for i in range(len(turns)) if i not in keep]
     if tokens_in <= limit or not older:
+        if tokens_in > limit:
+            log.warning("history needs %d tokens, over the budget of %d, and every turn must stay "
+                        "verbatim (system, recent or latest user turns)", tokens_in, limit)
         kept = [KeptTurn(i, t.text, True, _whole(t.text)) for i, t in enumerate(turns)]
         return _result(kept, tokens_in, tokens_in, budget, limit, None)
     room = limit - sum(full[i] for i in keep)
