@@ -9,6 +9,8 @@ from ctxcomp.bench.peers import (
 from ctxcomp.tokens import get_counter
 from ctxcomp.types import CHUNK_SEPARATOR, Budget, Chunk
 
+pytestmark = pytest.mark.filterwarnings("ignore:.*langchain-community.*:DeprecationWarning")
+
 
 def test_locate_sentences_recovers_spans():
     source = "One here. Two there. Three."
