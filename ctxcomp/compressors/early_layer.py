@@ -1,0 +1,368 @@
+"""Early-layer filtering (GemFilter): a small causal LM's early attention picks the context.
+
+Method (arXiv 2409.17422, "Discovering the Gems in Early Layers"): run only the first
+r+1 layers of a causal LM over ``[context + query]``; at layer r, score each context
+token by the attention the query pays it; keep the best, in original order.
+
+What this implementation does beyond the reference (which scores with the last token's
+raw dot products, batch size 1, a pinned transformers):
+
+- **Linear memory.** Layers below r run with sdpa; the forward stops at layer r, where
+  only the query rows' attention is computed (RoPE applied, GQA heads repeated, causal):
+  O(n) memory, never the n x n map (:mod:`ctxcomp.models.attention`).
+- **Better scores** (:mod:`ctxcomp.compressors.early_layer_scoring`): the query's own
+  tokens score (not template tokens); the attention of a content-free probe question is
+  subtracted to remove the position prior ("Found in the Middle"); sink and separator
+  tokens belong to no unit and are ignored; sentences mix in their passage's score;
+  several layers can be combined; optionally mixed with MiniLM similarity.
+- **Verbatim sentences.** ``unit="sentence"`` (default) keeps whole sentences; ``token``
+  keeps words as in the paper; ``chunk`` keeps whole passages. Budgets are exact and every
+  kept span maps to the source (:func:`ctxcomp.compressors.selection.select_units`).
+- **Long inputs.** Input longer than the model's window is split into windows of whole
+  chunks (or sentences of an over-long chunk); each window carries the probe and the
+  query and is scored separately; calibrated scores are comparable across windows.
+- **Batches.** :meth:`EarlyLayerFilter.compress_batch` runs the prompts of many requests
+  through the model together (right-padded, grouped by length).
+
+Devices: cuda > mps > cpu, bf16 (the same code runs on CUDA; see ctxcomp.models.causal).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from ctxcomp.compressors.base import (
+    BaseCompressor,
+    ChunkLike,
+    ModelRevision,
+    check_query,
+    coerce_chunks,
+    input_tokens,
+    make_context,
+    whole_units,
+)
+from ctxcomp.compressors.early_layer_prompt import Prompt, build_prompt, overhead_tokens, plan_windows
+from ctxcomp.compressors.early_layer_scoring import aggregate, pool, token_scores, unit_token_ranges, zscore
+from ctxcomp.compressors.selection import Assembly, Unit, assemble, select_units
+from ctxcomp.errors import ConfigError, InputError
+from ctxcomp.text import split_sentences, word_spans
+from ctxcomp.tokens import TokenCounter, get_counter
+from ctxcomp.types import Budget, Chunk, CompressedContext, StageReport
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "smollm2-135m"
+#: Default scoring layer(s) per shipped model, chosen by measurement on the NQ-20 dev slice
+#: (60 questions) and dev needles (2k/4k tokens, 5 depths): benchmarks/results/gemfilter_layers.json
+#: (scripts: benchmarks/gemfilter/). SmolLM2 layer 18 is the best single layer on both
+#: (layers 8-12 and 16 miss most needles). gemma-3 may only use global layers (5, 11, 17).
+DEFAULT_LAYERS: dict[str, tuple[int, ...]] = {
+    "smollm2-135m": (18,),
+    "gemma3-270m": (5,),
+}
+MIN_ROOM = 32  # fewer context tokens per window than this is not worth a forward pass
+
+
+@dataclass(frozen=True)
+class EarlyLayerConfig:
+    """Settings of :class:`EarlyLayerFilter`.
+
+    Attributes:
+        model: causal LM spec (shipped name, folder, .gguf, hub id).
+        layer: scoring layer, or several (scores are z-scored and averaged); None: the
+            measured default for the model (:data:`DEFAULT_LAYERS`, else 40% of its depth).
+        rows: ``query``: the query's own tokens score; ``last``: the last token (reference).
+        window: moving-average pooling width in tokens (GemFilter uses 5; 1 measured as
+            good or better for sentence units).
+        unit: ``sentence`` (verbatim sentences), ``token`` (words) or ``chunk``.
+        calibration: weight of the content-free probe's attention subtracted (0: off).
+        top: a unit scores the mean of its ``top`` best token scores (0: all tokens).
+        chunk_weight: share of the passage score in a sentence's score (0..1).
+        embedding_weight: share of MiniLM query similarity in the final score (0: off).
+        max_window: context window in tokens (None: the model's own).
+        batch_size: prompts per forward pass in :meth:`EarlyLayerFilter.compress_batch`.
+        device / dtype: torch device and dtype (None: automatic, see ctxcomp.models.causal).
+    """
+
+    model: str = DEFAULT_MODEL
+    layer: int | tuple[int, ...] | None = None
+    rows: Literal["query", "last"] = "query"
+    window: int = 1
+    unit: Literal["sentence", "token", "chunk"] = "sentence"
+    calibration: float = 1.0
+    top: int = 8
+    chunk_weight: float = 0.0
+    embedding_weight: float = 0.0
+    max_window: int | None = None
+    batch_size: int = 4
+    device: str | None = None
+    dtype: str | None = None
+    layers: tuple[int, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        layer = self.layer
+        if isinstance(layer, list):
+            layer = tuple(layer)
+        if isinstance(layer, int) and not isinstance(layer, bool):
+            layer = (layer,)
+        if layer is not None and (not layer or not all(isinstance(x, int) and x >= 0 for x in layer)):
+            raise ConfigError(f"layer must be a non-negative int or a tuple of them, got {self.layer!r}")
+        object.__setattr__(self, "layer", layer)
+        object.__setattr__(self, "layers", layer or DEFAULT_LAYERS.get(self.model, ()))
+        checks = [
+            (self.rows in ("query", "last"), f"rows must be 'query' or 'last', got {self.rows!r}"),
+            (self.unit in ("sentence", "token", "chunk"), f"unit must be sentence, token or chunk, got {self.unit!r}"),
+            (isinstance(self.window, int) and self.window >= 1, f"window must be an int >= 1, got {self.window!r}"),
+            (self.top >= 0, f"top must be >= 0, got {self.top}"),
+            (0.0 <= self.chunk_weight <= 1.0, f"chunk_weight must be in [0, 1], got {self.chunk_weight}"),
+            (0.0 <= self.embedding_weight <= 1.0, f"embedding_weight must be in [0, 1], got {self.embedding_weight}"),
+            (self.calibration >= 0.0, f"calibration must be >= 0, got {self.calibration}"),
+            (self.max_window is None or self.max_window > MIN_ROOM, f"max_window must be > {MIN_ROOM}"),
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (isinstance(self.model, str) and bool(self.model.strip()), "model must be a non-empty string"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+
+@dataclass
+class _Request:
+    """One (query, chunks) request on its way through scoring."""
+
+    query: str
+    chunks: list[Chunk]
+    prompts: list[Prompt] = field(default_factory=list)
+    tokens: list[tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, np.ndarray]]] = field(default_factory=list)
+
+
+class EarlyLayerFilter(BaseCompressor):
+    """Keep the context an early layer of a small causal LM attends to from the query.
+
+    Example:
+        >>> gf = EarlyLayerFilter(model="smollm2-135m")  # needs `ctxcomp models pull smollm2-135m`
+        >>> ctx = gf.compress("who wrote Hamlet?", chunks, Budget(ratio=4))  # doctest: +SKIP
+    """
+
+    name = "gemfilter"
+
+    def __init__(self, config: EarlyLayerConfig | None = None, **settings: Any) -> None:
+        super().__init__()
+        self.settings = config if config is not None else EarlyLayerConfig(**settings)
+        self._lm: Any = None
+        self._layers: tuple[int, ...] = ()
+        self._embedder: Any = None
+
+    # -- setup and identity ------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        data = asdict(self.settings)
+        for key in ("batch_size", "device", "dtype", "layer"):
+            data.pop(key)
+        data["layers"] = list(self._layers or self.settings.layers)
+        return data
+
+    def model_revisions(self) -> list[ModelRevision]:
+        self.setup()
+        return [ModelRevision(self.settings.model, self._lm.revision)]
+
+    def _setup(self) -> None:
+        from ctxcomp.models.causal import load_causal_lm
+
+        self._lm = load_causal_lm(self.settings.model, self.settings.device, self.settings.dtype)
+        self._layers = self._check_layers(self.settings.layers or (max(1, round(0.4 * self._lm.num_layers)),))
+        if self.settings.embedding_weight > 0:
+            from ctxcomp.compressors.embedding import EmbeddingCompressor
+
+            unit = "chunk" if self.settings.unit == "chunk" else "sentence"
+            self._embedder = EmbeddingCompressor(unit=unit, dedup_threshold=None)
+            self._embedder.setup()
+
+    def _check_layers(self, layers: tuple[int, ...]) -> tuple[int, ...]:
+        n = self._lm.num_layers
+        bad = [x for x in layers if x >= n]
+        if bad:
+            raise ConfigError(f"layer {bad[0]} is out of range: {self.settings.model} has layers 0..{n - 1}")
+        cfg = getattr(self._lm.model.config, "text_config", self._lm.model.config)
+        types = getattr(cfg, "layer_types", None)
+        if types:
+            local = [x for x in layers if types[x] != "full_attention"]
+            if local:
+                globals_ = [i for i, t in enumerate(types) if t == "full_attention"]
+                raise ConfigError(
+                    f"layer {local[0]} of {self.settings.model} uses sliding-window attention and cannot see "
+                    f"far back; use a global layer: {globals_}"
+                )
+        return layers
+
+    # -- scoring -------------------------------------------------------------------------
+    def _window_room(self, query: str) -> tuple[int, int]:
+        """(tokens one prompt may have, of which context) for ``query``."""
+        lm = self._lm
+        window = min(self.settings.max_window or lm.max_positions, lm.max_positions)
+        room = window - overhead_tokens(lm.tokenizer, query)
+        if room < MIN_ROOM:
+            raise InputError(
+                f"the query alone takes {window - room} of the {window} tokens the scoring model "
+                f"{self.settings.model!r} can read; shorten the query"
+            )
+        return window, room
+
+    def _prompts(self, query: str, chunks: Sequence[Chunk]) -> list[Prompt]:
+        tok = self._lm.tokenizer
+        texts = [c.text for c in chunks]
+        lengths = [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
+        window, room = self._window_room(query)
+        for shrink in (1.0, 0.9, 0.75, 0.5):  # token estimates of split chunks may run over
+            prompts = [build_prompt(tok, texts, w, query) for w in plan_windows(texts, lengths, int(room * shrink))]
+            if all(len(p.input_ids) <= window for p in prompts):
+                return prompts
+        raise InputError("cannot fit the context into the scoring model's window")  # pragma: no cover
+
+    def _run(self, prompts: Sequence[Prompt]) -> list[dict[str, dict[int, np.ndarray]]]:
+        """Per prompt: {"q"|"p"|"l": {layer: (heads, n) row-averaged attention}}."""
+        import torch
+
+        from ctxcomp.models.attention import query_attention
+
+        lm = self._lm
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].input_ids))
+        out: list[Any] = [None] * len(prompts)
+        pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+        for start in range(0, len(order), self.settings.batch_size):
+            group = [prompts[i] for i in order[start : start + self.settings.batch_size]]
+            width = max(len(p.input_ids) for p in group)
+            ids = torch.full((len(group), width), pad, dtype=torch.long)
+            rows = []
+            for b, p in enumerate(group):
+                ids[b, : len(p.input_ids)] = torch.from_numpy(p.input_ids)
+                rows.append(torch.from_numpy(np.concatenate([p.query_rows, p.probe_rows, [p.last_row]])))
+            with lm.lock:
+                att = query_attention(lm.model, ids.to(lm.device), rows, self._layers,
+                                      [len(p.input_ids) for p in group])
+            for b, p in enumerate(group):
+                nq, npr = len(p.query_rows), len(p.probe_rows)
+                res: dict[str, dict[int, np.ndarray]] = {"q": {}, "p": {}, "l": {}}
+                for layer, a in att[b].items():
+                    a = a.float().cpu().numpy()
+                    res["q"][layer] = a[:, :nq].mean(axis=1)
+                    res["p"][layer] = a[:, nq : nq + npr].mean(axis=1) if npr else np.zeros_like(a[:, 0])
+                    res["l"][layer] = a[:, -1]
+                out[order[start + b]] = res
+        return out
+
+    def _token_scores(self, prompt: Prompt, att: dict[str, dict[int, np.ndarray]]) -> dict[int, np.ndarray]:
+        s = self.settings
+        key = "q" if s.rows == "query" else "l"
+        return {layer: pool(token_scores(att[key][layer], att["p"][layer], s.calibration), s.window)
+                for layer in self._layers}
+
+    def _units(self, chunks: Sequence[Chunk]) -> list[Unit]:
+        units: list[Unit] = []
+        for index, chunk in enumerate(chunks):
+            if self.settings.unit == "chunk":
+                spans = [(0, len(chunk.text))] if chunk.text.strip() else []
+            elif self.settings.unit == "token":
+                spans = word_spans(chunk.text)
+            else:
+                spans = split_sentences(chunk.text)
+            units.extend(Unit(index, span) for span in spans)
+        return units
+
+    def _unit_scores(self, req: _Request, units: list[Unit]) -> np.ndarray:
+        s = self.settings
+        chunk_of = np.array([u.chunk for u in units], dtype=np.int64)
+        tok_chunk = np.concatenate([t[0] for t in req.tokens])
+        tok_start = np.concatenate([t[1] for t in req.tokens])
+        tok_end = np.concatenate([t[2] for t in req.tokens])
+        ranges = unit_token_ranges(units, tok_chunk, tok_start, tok_end)
+        top = 1 if s.unit == "token" else s.top
+        mix_chunks = s.unit != "chunk" and s.chunk_weight > 0
+        if mix_chunks:
+            whole = [Unit(i, (0, len(c.text))) for i, c in enumerate(req.chunks)]
+            chunk_ranges = unit_token_ranges(whole, tok_chunk, tok_start, tok_end)
+        per_layer = []
+        for layer in self._layers:
+            scores = np.concatenate([t[3][layer] for t in req.tokens])
+            unit = zscore(aggregate(scores, ranges, top))
+            if mix_chunks:
+                chunk = zscore(aggregate(scores, chunk_ranges, 0))
+                unit = (1 - s.chunk_weight) * unit + s.chunk_weight * chunk[chunk_of]
+            per_layer.append(zscore(unit))
+        score = np.mean(per_layer, axis=0)
+        if self._embedder is not None and units:
+            score = (1 - s.embedding_weight) * zscore(score) + s.embedding_weight * self._embedding_scores(req, units)
+        return score
+
+    def _embedding_scores(self, req: _Request, units: list[Unit]) -> np.ndarray:
+        scored, _ = self._embedder.score_units(req.query, req.chunks)
+        by_span = {(u.chunk, u.span): u.score for u in scored}
+        if self.settings.unit == "token":  # a word takes its sentence's similarity
+            values = []
+            for u in units:
+                best = [v for (c, sp), v in by_span.items() if c == u.chunk and sp[0] <= u.span[0] < sp[1]]
+                values.append(best[0] if best else 0.0)
+            return zscore(np.asarray(values, dtype=np.float64))
+        return zscore(np.asarray([by_span.get((u.chunk, u.span), 0.0) for u in units], dtype=np.float64))
+
+    def _score_requests(self, requests: Sequence[_Request]) -> None:
+        flat: list[tuple[int, Prompt]] = []
+        for i, req in enumerate(requests):
+            req.prompts = self._prompts(req.query, req.chunks)
+            flat.extend((i, p) for p in req.prompts)
+        attention = self._run([p for _, p in flat])
+        for (i, prompt), att in zip(flat, attention, strict=True):
+            scores = self._token_scores(prompt, att)
+            keep = prompt.token_chunk >= 0
+            requests[i].tokens.append((prompt.token_chunk[keep], prompt.token_start[keep], prompt.token_end[keep],
+                                       {layer: v[keep] for layer, v in scores.items()}))
+
+    def _select(self, req: _Request, limit: int, counter: TokenCounter) -> Assembly:
+        units = self._units(req.chunks)
+        scores = self._unit_scores(req, units)
+        scored = [Unit(u.chunk, u.span, float(v)) for u, v in zip(units, scores, strict=True)]
+        return select_units(req.chunks, scored, counter, limit)
+
+    def _propose(self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter) -> Assembly:
+        req = _Request(query, list(chunks))
+        self._score_requests([req])
+        return self._select(req, limit, counter)
+
+    # -- batches -------------------------------------------------------------------------
+    def compress_batch(
+        self, requests: Sequence[tuple[str, Sequence[ChunkLike]]], budget: Budget
+    ) -> list[CompressedContext]:
+        """Compress many (query, chunks) pairs, sharing forward passes across them.
+
+        Same results as calling :meth:`compress` on each (padding does not change scores);
+        faster on accelerators, about the same on CPU.
+        """
+        if not isinstance(budget, Budget):
+            raise InputError(f"budget must be a Budget, got {type(budget).__name__}")
+        counter = get_counter(budget.model)
+        started = time.perf_counter()
+        prepared = []
+        for query, chunks in requests:
+            items = coerce_chunks(chunks)
+            tokens_in = input_tokens(items, counter)
+            prepared.append((check_query(query, True), items, tokens_in, budget.limit(tokens_in)))
+        todo = [_Request(q, items) for q, items, n, limit in prepared if n > limit]
+        if todo:
+            self.setup()
+            self._score_requests(todo)
+        seconds = (time.perf_counter() - started) / max(len(prepared), 1)
+        out: list[CompressedContext] = []
+        pending = iter(todo)
+        for _query, items, tokens_in, limit in prepared:
+            if tokens_in <= limit:
+                assembly = assemble(items, whole_units(items), counter)
+            else:
+                assembly = self._select(next(pending), limit, counter)
+            report = StageReport(self.name, tokens_in, assembly.tokens, seconds)
+            out.append(make_context(items, assembly, tokens_in, budget, limit, counter, (report,)))
+        return out
