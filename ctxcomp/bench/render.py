@@ -24,7 +24,8 @@ GROUP_BY = {"needle": ("length",)}
 NOTES = (
     "Model-free metrics (`ctxcomp.bench.metrics`): *answer recall* = a normalized gold answer "
     "still occurs in the compressed text; *gold recall* = the same, counting only text kept from "
-    "the gold passage (provenance; – where a method has none); *ratio achieved* = median "
+    "the gold passage (provenance; – where a method has none); *evidence recall* = share of gold "
+    "chunks (LoCoMo: evidence turns) with at least half their characters kept; *ratio achieved* = median "
     "tokens in / tokens out with the target tokenizer (gpt-4o-mini's o200k); *over budget* = "
     "outputs longer than the budget; latencies are wall seconds per compression on the machine "
     "named (shared CPU cores: latencies across runs are not comparable, within a run they are); "
@@ -52,6 +53,12 @@ def _section(path: Path, doc: dict[str, Any], readme_dir: Path) -> list[str]:
     return lines
 
 
+def _num(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "–" if value is None else str(value)
+    return f"{value:,.2f}" if isinstance(value, float) and abs(value) < 1000 else f"{value:,.0f}"
+
+
 def _cache_section(path: Path, doc: dict[str, Any]) -> list[str]:
     """The ``cache`` suite (ctxcomp.bench.cache): hit/miss latency and memory per backend."""
     env = doc.get("environment", doc.get("env", {}))
@@ -66,14 +73,14 @@ def _cache_section(path: Path, doc: dict[str, Any]) -> list[str]:
     memory = doc.get("memory_per_entry", {})
     for name, backend in sorted(doc.get("backends", {}).items()):
         miss, hit = backend.get("miss", {}), backend.get("hit", {})
-        lines.append(f"| {name} | {miss.get('p50_ms', '–')} | {hit.get('p50_ms', '–')} | {hit.get('p99_ms', '–')} "
-                     f"| {backend.get('payload_bytes', '–')} | {memory.get(name, {}).get('bytes_per_entry', '–')} |")
+        lines.append(f"| {name} | {_num(miss.get('p50_ms'))} | {_num(hit.get('p50_ms'))} | {_num(hit.get('p99_ms'))} "
+                     f"| {_num(backend.get('payload_bytes'))} | {_num(memory.get(name, {}).get('bytes_per_entry'))} |")
     load = doc.get("throughput") or {}
     if load.get("requests_per_s") is not None:
         lines.append("")
         lines.append(f"Throughput (hits, {load.get('processes')} processes x {load.get('clients_per_process')} "
-                     f"clients): {load['requests_per_s']} requests/s, p50 "
-                     f"{load.get('latency_under_load', {}).get('p50_ms', '–')} ms under load.")
+                     f"clients): {_num(load['requests_per_s'])} requests/s, p50 "
+                     f"{_num(load.get('latency_under_load', {}).get('p50_ms'))} ms under load.")
     return [*lines, ""]
 
 
@@ -81,11 +88,16 @@ def render(results: Path, readme_dir: Path) -> str:
     """The generated region (without the markers) for the result files in ``results``."""
     lines = ["", NOTES, ""]
     found = False
+    docs = []
     for path in sorted(results.glob("*.json")):
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            docs.append((path, json.loads(path.read_text(encoding="utf-8"))))
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"cannot read results file {path}: {exc}") from exc
+    order = [*SUITES, "cache"]
+    docs.sort(key=lambda item: (order.index(item[1].get("suite")) if isinstance(item[1], dict)
+                                and item[1].get("suite") in order else len(order), item[0].name))
+    for path, doc in docs:
         if isinstance(doc, dict) and doc.get("suite") == "cache":
             found = True
             lines += _cache_section(path, doc)

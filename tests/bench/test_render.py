@@ -31,7 +31,8 @@ def test_render_fills_only_the_marked_region(tmp_path):
     text = readme.read_text()
     assert text.startswith("# x\n\nbefore\n") and text.endswith(f"{END}\nafter\n")
     assert "| truncate | 4 | 3 | 0.500 | 0.250 |" in text and "STALE TABLE" not in text
-    assert "| redis | 12.1 | 0.68 | 7.9 | 4627 | 8575 |" in text and "450.6 requests/s" in text
+    assert "| redis | 12.10 | 0.68 | 7.90 | 4,627 | 8,575 |" in text and "450.60 requests/s" in text
+    assert text.index("Multi-document QA") < text.index("Context cache")  # known suites first
     assert "unknown" not in text
     assert "![nq results](results/nq.png)" in text and "ctxcomp bench nq --limit 3" in text
     assert update_readme(readme, tmp_path / "results") is False  # idempotent
