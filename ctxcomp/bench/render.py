@@ -95,8 +95,9 @@ def render(results: Path, readme_dir: Path) -> str:
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"cannot read results file {path}: {exc}") from exc
     order = [*SUITES, "cache"]
-    docs.sort(key=lambda item: (order.index(item[1].get("suite")) if isinstance(item[1], dict)
-                                and item[1].get("suite") in order else len(order), item[0].name))
+    rank = {suite: i for i, suite in enumerate(order)}
+    docs.sort(key=lambda item: (rank.get(str(item[1].get("suite")), len(order)) if isinstance(item[1], dict)
+                                else len(order), item[0].name))
     for path, doc in docs:
         if isinstance(doc, dict) and doc.get("suite") == "cache":
             found = True
