@@ -61,9 +61,10 @@ DEFAULT_MODEL = "smollm2-135m"
 #: Default scoring layer(s) per shipped model, chosen by measurement on the NQ-20 dev slice
 #: (60 questions) and dev needles (2k/4k tokens, 5 depths): benchmarks/results/gemfilter_layers.json
 #: (scripts: benchmarks/gemfilter/). SmolLM2 layer 18 is the best single layer on both
-#: (layers 8-12 and 16 miss most needles). gemma-3 may only use global layers (5, 11, 17).
+#: (layers 8-12 and 16 miss most needles); 14 adds to it at no extra cost (the forward
+#: stops at 18). gemma-3 may only use global layers (5, 11, 17).
 DEFAULT_LAYERS: dict[str, tuple[int, ...]] = {
-    "smollm2-135m": (18,),
+    "smollm2-135m": (14, 18),
     "gemma3-270m": (5,),
 }
 MIN_ROOM = 32  # fewer context tokens per window than this is not worth a forward pass
@@ -84,7 +85,9 @@ class EarlyLayerConfig:
         calibration: weight of the content-free probe's attention subtracted (0: off).
         top: a unit scores the mean of its ``top`` best token scores (0: all tokens).
         chunk_weight: share of the passage score in a sentence's score (0..1).
-        embedding_weight: share of MiniLM query similarity in the final score (0: off).
+        embedding_weight: share of MiniLM query similarity (EmbeddingCompressor's
+            sentence+passage score) in the final score; 0 turns it off (attention only).
+            0.6 measured best on NQ dev (benchmarks/results/gemfilter_layers.json).
         max_window: context window in tokens (None: the model's own).
         batch_size: prompts per forward pass in :meth:`EarlyLayerFilter.compress_batch`.
         device / dtype: torch device and dtype (None: automatic, see ctxcomp.models.causal).
@@ -98,7 +101,7 @@ class EarlyLayerConfig:
     calibration: float = 1.0
     top: int = 8
     chunk_weight: float = 0.0
-    embedding_weight: float = 0.0
+    embedding_weight: float = 0.6
     max_window: int | None = None
     batch_size: int = 4
     device: str | None = None
