@@ -47,6 +47,8 @@ _LAZY = {
     "register": "ctxcomp.registry",
     "ContextCache": "ctxcomp.cache.context",
     "build_cache": "ctxcomp.cache",
+    "HybridRetriever": "ctxcomp.retrievers.hybrid",
+    "CompressingRetriever": "ctxcomp.retrievers.adapters",
 }
 
 __all__ = [
@@ -63,6 +65,8 @@ if TYPE_CHECKING:
     from ctxcomp.compressors.embedding import EmbeddingCompressor
     from ctxcomp.compressors.truncate import TruncateCompressor
     from ctxcomp.config import load_spec
+    from ctxcomp.retrievers.adapters import CompressingRetriever
+    from ctxcomp.retrievers.hybrid import HybridRetriever
     from ctxcomp.pipeline import Pipeline
     from ctxcomp.pricing import Price, cost, set_price
     from ctxcomp.registry import register

@@ -29,7 +29,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from ctxcomp import count_tokens
 from ctxcomp.integrations.langchain import CompressHistoryMiddleware, LedgerCallbackHandler
-from ctxcomp.integrations.usage import UsageLog
+from ctxcomp.reporting.ledger import Ledger
 from ctxcomp.retrievers import HybridRetriever
 
 DATA = Path(__file__).resolve().parent / "data" / "observatory"
@@ -89,9 +89,9 @@ class LocalToolModel(BaseChatModel):
 
 
 def converse(middleware: list[Any], model_name: str, questions: list[str]
-             ) -> tuple[UsageLog, list[str], list[BaseMessage]]:
+             ) -> tuple[Ledger, list[str], list[BaseMessage]]:
     """Ask every question on one thread; return the usage, the answers, the final state."""
-    log = UsageLog()
+    log = Ledger()
     agent = create_agent(LocalToolModel(model_name=model_name), [search_handbook], system_prompt=SYSTEM,
                          middleware=middleware, checkpointer=InMemorySaver())
     config = {"configurable": {"thread_id": "visitor"}, "callbacks": [LedgerCallbackHandler(log)]}
@@ -121,11 +121,11 @@ def main() -> None:
 
     kinds = sorted({type(m).__name__ for m in history})
     print(f"{len(questions)} questions, {len(history)} messages in the final history ({', '.join(kinds)})\n")
-    per_call = zip(list(plain_log), list(small_log), strict=True)
+    per_call = zip(plain_log.usage(), small_log.usage(), strict=True)
     for n, (before, after) in enumerate(per_call, start=1):
         if n % 2 == 0:  # the answering call of each question (the one that sees the tool result)
             print(f"question {n // 2}: LLM input tokens {before.input_tokens:>5} -> {after.input_tokens:>5}")
-    plain, small = plain_log.totals(), small_log.totals()
+    plain, small = plain_log.usage_totals(), small_log.usage_totals()
     saved = plain.input_tokens - small.input_tokens
     print(f"\nLLM input tokens over {plain.calls} model calls: {plain.input_tokens} -> {small.input_tokens} "
           f"(saved {saved}, {saved / plain.input_tokens:.0%})")

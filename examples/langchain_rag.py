@@ -27,7 +27,7 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from ctxcomp import Budget, Pipeline, count_tokens
 from ctxcomp.integrations.langchain import CtxcompCompressor, CtxcompRetriever, LedgerCallbackHandler
-from ctxcomp.integrations.usage import UsageLog
+from ctxcomp.reporting.ledger import Ledger
 from ctxcomp.retrievers import HybridRetriever
 
 DATA = Path(__file__).resolve().parent / "data" / "observatory"
@@ -86,17 +86,17 @@ def main() -> None:
     compressor = CtxcompCompressor(pipeline=Pipeline(["embedding"], Budget(max_tokens=args.budget, model=args.model)))
     compressed = ContextualCompressionRetriever(base_compressor=compressor, base_retriever=base)
     llm = LocalEchoModel(model_name=args.model)
-    plain_log, small_log = UsageLog(), UsageLog()
+    plain_log, small_log = Ledger(), Ledger()
 
     print(f"{len(index.chunks)} chunks from {len(index.files)} files; k={args.k}, budget {args.budget} tokens\n")
     for question, expected in QUESTIONS:
         full = answer(base, llm, question, LedgerCallbackHandler(plain_log))
         kept = answer(compressed, llm, question, LedgerCallbackHandler(small_log))
-        before, after = list(plain_log)[-1], list(small_log)[-1]
+        before, after = plain_log.usage()[-1], small_log.usage()[-1]
         print(f"Q: {question}")
         print(f"   LLM input tokens {before.input_tokens:>5} -> {after.input_tokens:>5}   "
               f"answer kept: {expected in kept} (uncompressed: {expected in full})")
-    plain, small = plain_log.totals(), small_log.totals()
+    plain, small = plain_log.usage_totals(), small_log.usage_totals()
     saved = plain.input_tokens - small.input_tokens
     dollars = plain.cost - small.cost
     print(f"\nLLM input tokens over {plain.calls} questions: {plain.input_tokens} -> {small.input_tokens} "

@@ -56,9 +56,9 @@ from langchain_core.runnables import RunnableLambda  # noqa: E402
 from pydantic import ConfigDict, Field, PrivateAttr  # noqa: E402
 
 from ctxcomp.errors import ConfigError, InputError  # noqa: E402
-from ctxcomp.integrations.usage import UsageLog, make_usage  # noqa: E402
 from ctxcomp.memory.history import HistoryCompression, HistoryConfig, Turn, compress_history  # noqa: E402
 from ctxcomp.reporting.ledger import Ledger  # noqa: E402
+from ctxcomp.reporting.usage import make_usage  # noqa: E402
 from ctxcomp.tokens import get_counter  # noqa: E402
 from ctxcomp.types import Budget, Chunk, CompressedChunk, CompressedContext  # noqa: E402
 
@@ -344,17 +344,22 @@ class CompactHistoryMiddleware(_HistoryMiddleware):
 
 class LedgerCallbackHandler(BaseCallbackHandler):
     """Records each LLM call's real usage (``AIMessage.usage_metadata``, else
-    ``llm_output["token_usage"]``) into a :class:`~ctxcomp.integrations.usage.UsageLog`.
+    ``llm_output["token_usage"]``) into a :class:`~ctxcomp.reporting.ledger.Ledger`
+    (``ledger.usage()``, ``ledger.usage_totals()``), beside its compressions.
 
     Args:
-        log: where records go (a new UsageLog if None).
+        ledger: where records go (a new Ledger if None); pass the pipeline's ledger to
+            see compressions and billed usage together.
         default_model: the model name used when the provider reports none.
+        tenant: the tenant the calls are recorded for.
     """
 
-    def __init__(self, log: UsageLog | None = None, default_model: str = "unknown") -> None:
+    def __init__(self, ledger: Ledger | None = None, default_model: str = "unknown",
+                 tenant: str = "default") -> None:
         super().__init__()
-        self.log = log if log is not None else UsageLog()
+        self.ledger = ledger if ledger is not None else Ledger()
         self.default_model = default_model
+        self.tenant = tenant
         self._models: dict[Any, str] = {}
 
     def _remember(self, run_id: Any, serialized: dict[str, Any] | None, kwargs: dict[str, Any]) -> None:
@@ -382,14 +387,16 @@ class LedgerCallbackHandler(BaseCallbackHandler):
             if usage:
                 name = (message.response_metadata or {}).get("model_name") or model  # type: ignore[union-attr]
                 cached = (usage.get("input_token_details") or {}).get("cache_read", 0) or 0
-                self.log.add(make_usage(str(name), int(usage["input_tokens"]),
-                                        int(usage["output_tokens"]), int(cached), str(run_id)))
+                self.ledger.record_usage(make_usage(str(name), int(usage["input_tokens"]),
+                                                    int(usage["output_tokens"]), int(cached), str(run_id),
+                                                    self.tenant))
                 found = True
         token_usage = llm_output.get("token_usage") or llm_output.get("usage")
         if not found and isinstance(token_usage, dict) and "prompt_tokens" in token_usage:
             name = llm_output.get("model_name") or model
-            self.log.add(make_usage(str(name), int(token_usage["prompt_tokens"]),
-                                    int(token_usage.get("completion_tokens", 0)), 0, str(run_id)))
+            self.ledger.record_usage(make_usage(str(name), int(token_usage["prompt_tokens"]),
+                                                int(token_usage.get("completion_tokens", 0)), 0, str(run_id),
+                                                self.tenant))
 
 
 # -- retriever -----------------------------------------------------------------------------

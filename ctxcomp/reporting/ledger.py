@@ -1,4 +1,5 @@
-"""A ledger of compressions: tokens and dollars before/after, per model and tenant."""
+"""A ledger of compressions (tokens and dollars before/after) and of the real LLM usage
+that followed, per model and tenant."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ctxcomp.reporting.usage import LLMUsage, UsageTotals
 from ctxcomp.types import CompressedContext
 
 
@@ -59,6 +61,7 @@ class Ledger:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self._entries: list[LedgerEntry] = []
+        self._usage: list[LLMUsage] = []
         self._lock = threading.Lock()
         self.path = Path(path) if path is not None else None
 
@@ -69,9 +72,38 @@ class Ledger:
         with self._lock:
             self._entries.append(entry)
             if self.path is not None:
-                with self.path.open("a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(asdict(entry)) + "\n")
+                self._append({"kind": "compression", **asdict(entry)})
         return entry
+
+    def _append(self, row: dict[str, Any]) -> None:
+        assert self.path is not None
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+    def record_usage(self, usage: LLMUsage) -> LLMUsage:
+        """Record one LLM call's billed usage (see :func:`ctxcomp.reporting.usage.make_usage`)."""
+        with self._lock:
+            self._usage.append(usage)
+            if self.path is not None:
+                self._append({"kind": "llm_usage", **asdict(usage)})
+        return usage
+
+    def usage(self, *, tenant: str | None = None, model: str | None = None) -> list[LLMUsage]:
+        """The recorded LLM calls, optionally for one tenant or model."""
+        with self._lock:
+            records = list(self._usage)
+        return [r for r in records if (tenant is None or r.tenant == tenant)
+                and (model is None or r.model == model)]
+
+    def usage_totals(self, *, tenant: str | None = None, model: str | None = None) -> UsageTotals:
+        """Sums over the recorded LLM calls (cost sums only the priced ones)."""
+        records = self.usage(tenant=tenant, model=model)
+        return UsageTotals(
+            calls=len(records),
+            input_tokens=sum(r.input_tokens for r in records),
+            output_tokens=sum(r.output_tokens for r in records),
+            cost=sum(r.cost or 0.0 for r in records),
+        )
 
     def __iter__(self) -> Iterator[LedgerEntry]:
         with self._lock:

@@ -30,7 +30,7 @@ def test_missing_framework_names_the_extra(blocked: str, module: str, extra: str
 def test_neutral_modules_import_light() -> None:
     proc = python(
         "import sys\n"
-        "import ctxcomp.integrations, ctxcomp.integrations.usage, ctxcomp.memory.history\n"
+        "import ctxcomp.integrations, ctxcomp.reporting.usage, ctxcomp.memory.history\n"
         "import ctxcomp.retrievers.hybrid, ctxcomp.retrievers.adapters, ctxcomp.retrievers.corpus\n"
         "heavy = ['torch', 'transformers', 'sentence_transformers', 'langchain_core', 'llama_index', 'bm25s']\n"
         "print([m for m in heavy if m in sys.modules])\n"

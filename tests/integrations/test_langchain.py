@@ -250,11 +250,11 @@ def test_ledger_callback_records_usage_metadata() -> None:
         AIMessage("hi", usage_metadata=usage, response_metadata={"model_name": "gpt-4o-mini"})]))
     handler = LedgerCallbackHandler()
     model.invoke("hello", config={"callbacks": [handler]})
-    (record,) = list(handler.log)
+    (record,) = handler.ledger.usage()
     assert (record.model, record.input_tokens, record.output_tokens, record.cached_tokens) == (
         "gpt-4o-mini", 1200, 30, 200)
     assert record.cost == pytest.approx((1200 * 0.15 + 30 * 0.60) / 1e6)
-    assert handler.log.totals().input_tokens == 1200
+    assert handler.ledger.usage_totals().input_tokens == 1200
 
 
 def test_non_string_metadata_survives_a_cache_hit() -> None:
