@@ -109,13 +109,18 @@ class EarlyLayerConfig:
     layers: tuple[int, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
-        layer = self.layer
-        if isinstance(layer, list):
-            layer = tuple(layer)
-        if isinstance(layer, int) and not isinstance(layer, bool):
-            layer = (layer,)
+        raw: Any = self.layer
+        layer: tuple[int, ...] | None
+        if raw is None:
+            layer = None
+        elif isinstance(raw, int) and not isinstance(raw, bool):
+            layer = (raw,)
+        elif isinstance(raw, (list, tuple)):
+            layer = tuple(raw)
+        else:
+            raise ConfigError(f"layer must be a non-negative int or a tuple of them, got {raw!r}")
         if layer is not None and (not layer or not all(isinstance(x, int) and x >= 0 for x in layer)):
-            raise ConfigError(f"layer must be a non-negative int or a tuple of them, got {self.layer!r}")
+            raise ConfigError(f"layer must be a non-negative int or a tuple of them, got {raw!r}")
         object.__setattr__(self, "layer", layer)
         object.__setattr__(self, "layers", layer or DEFAULT_LAYERS.get(self.model, ()))
         checks = [
