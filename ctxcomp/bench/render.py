@@ -29,7 +29,9 @@ NOTES = (
     "tokens in / tokens out with the target tokenizer (gpt-4o-mini's o200k); *over budget* = "
     "outputs longer than the budget; latencies are wall seconds per compression on the machine "
     "named (shared CPU cores: latencies across runs are not comparable, within a run they are); "
-    "peak RSS is the process's highest resident memory while the method ran."
+    "peak RSS is the process's highest resident memory while the method ran (with `--interleave` every "
+    "model stays loaded, so it is the whole process's). LLMLingua's `target_token` is counted with its "
+    "own tokenizer, so it can overshoot the budget; its output has no provenance."
 )
 
 
@@ -97,7 +99,7 @@ def render(results: Path, readme_dir: Path) -> str:
     order = [*SUITES, "cache"]
     rank = {suite: i for i, suite in enumerate(order)}
     docs.sort(key=lambda item: (rank.get(str(item[1].get("suite")), len(order)) if isinstance(item[1], dict)
-                                else len(order), item[0].name))
+                                else len(order), item[0].stem != item[1].get("suite"), item[0].name))
     for path, doc in docs:
         if isinstance(doc, dict) and doc.get("suite") == "cache":
             found = True
