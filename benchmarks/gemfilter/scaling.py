@@ -25,14 +25,14 @@ from pathlib import Path
 import psutil
 
 
-def one(length: int, model: str) -> dict:
+def one(length: int, model: str, max_window: int | None) -> dict:
     import torch
 
     from benchmarks.gemfilter.needle_data import haystack_chunks
     from ctxcomp.compressors.early_layer import EarlyLayerFilter
     from ctxcomp.types import Budget
 
-    gf = EarlyLayerFilter(model=model)
+    gf = EarlyLayerFilter(model=model, max_window=max_window)
     gf.setup()
     question = "What is the best thing to do in San Francisco?"
     gf.compress(question, haystack_chunks(1000, 0.5), Budget(ratio=50))  # warm-up
@@ -73,15 +73,17 @@ def main() -> None:
     ap.add_argument("--lengths", default="2000,8000,32000")
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--max-window", type=int, default=0, help="scoring window in tokens (0: the model's)")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.model)))
+        print(json.dumps(one(args.one, args.model, args.max_window or None)))
         return
     rows = []
     for n in [int(x) for x in args.lengths.split(",")]:
         done = subprocess.run([sys.executable, "-m", "benchmarks.gemfilter.scaling", "--one", str(n),
-                               "--model", args.model], capture_output=True, text=True, check=True)
+                               "--model", args.model, "--max-window", str(args.max_window)],
+                              capture_output=True, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
     by = {r["length"]: r for r in rows}
@@ -91,7 +93,8 @@ def main() -> None:
         summary["mem_32k_over_8k"] = by[32000]["peak_rss_above_loaded_mb"] / max(by[8000]["peak_rss_above_loaded_mb"], 1e-9)
     result = {"suite": "gemfilter_scaling", "model": args.model, "device": "cpu", "cpu_count": os.cpu_count(),
               "machine": platform.machine(), "note": "shared 2-core CPU; other jobs ran at the same time",
-              "command": "python -m benchmarks.gemfilter.scaling --lengths " + args.lengths,
+              "max_window": args.max_window or None,
+              "command": f"python -m benchmarks.gemfilter.scaling --lengths {args.lengths} --max-window {args.max_window}",
               "rows": rows, "summary": summary}
     print(json.dumps(summary))
     if args.out:
