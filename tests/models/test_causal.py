@@ -16,6 +16,8 @@ from ctxcomp.models.testing import build_tiny_lm
 @pytest.fixture()
 def empty_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CTXCOMP_CACHE_DIR", str(tmp_path / "cache"))
+    # Models loaded earlier in this process (by other tests) must not answer for an empty cache.
+    monkeypatch.setattr(causal, "_cache", {})
     return tmp_path / "cache"
 
 
