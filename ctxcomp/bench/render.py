@@ -43,7 +43,8 @@ def _section(path: Path, doc: dict[str, Any], readme_dir: Path) -> list[str]:
     data = doc.get("data", {})
     if isinstance(data, dict) and data.get("examples") is not None:
         lines.append(f"{data['examples']} examples from `{data.get('path', '')}`.")
-    lines.append(f"Command: `{env.get('command', '?')}`  ")
+    for run in env.get("runs") or [env]:  # merged results list every run's command
+        lines.append(f"Command: `{run.get('command', '?')}`  ")
     machine = f"{env.get('cpu_count', '?')} CPUs, load {env.get('load_average_1m', '?')}"
     lines.append(f"Run {env.get('date_utc', '?')} at commit `{env.get('git_commit', '?')}`, {machine}"
                  + ("" if env.get("finished", True) else " (**partial run**)") + ".")
