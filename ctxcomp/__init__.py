@@ -65,12 +65,12 @@ if TYPE_CHECKING:
     from ctxcomp.compressors.embedding import EmbeddingCompressor
     from ctxcomp.compressors.truncate import TruncateCompressor
     from ctxcomp.config import load_spec
-    from ctxcomp.retrievers.adapters import CompressingRetriever
-    from ctxcomp.retrievers.hybrid import HybridRetriever
     from ctxcomp.pipeline import Pipeline
     from ctxcomp.pricing import Price, cost, set_price
     from ctxcomp.registry import register
     from ctxcomp.reporting.ledger import Ledger
+    from ctxcomp.retrievers.adapters import CompressingRetriever
+    from ctxcomp.retrievers.hybrid import HybridRetriever
     from ctxcomp.tokens import count_tokens, get_counter
 
 
