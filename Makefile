@@ -29,7 +29,7 @@ lint: install
 # The full dev suites (tens of minutes on 2 CPU cores; not part of CI, which runs a smoke test).
 BENCH_DATA ?= ../shared/data
 BENCH_LINGUA_LIMIT ?= 20
-BENCH_PEERS := none,truncate,random,embedding,langchain-embeddings-filter,llamaindex-sentence-optimizer
+BENCH_PEERS := none,truncate,random,embedding,gemfilter,langchain-embeddings-filter,llamaindex-sentence-optimizer
 CTXCOMP := $(VENV)/bin/ctxcomp
 bench: install
 	$(CTXCOMP) bench nq --data $(BENCH_DATA)/nq20/dev.jsonl.gz --methods $(BENCH_PEERS) --ratio 4,10 --interleave --out benchmarks/results/nq.json --plot benchmarks/results/nq.png
