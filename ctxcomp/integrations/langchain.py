@@ -55,7 +55,8 @@ from langchain_core.retrievers import BaseRetriever  # noqa: E402
 from langchain_core.runnables import RunnableLambda  # noqa: E402
 from pydantic import ConfigDict, Field, PrivateAttr  # noqa: E402
 
-from ctxcomp.errors import ConfigError, InputError  # noqa: E402
+from ctxcomp.errors import InputError  # noqa: E402
+from ctxcomp.integrations import check_component_settings  # noqa: E402
 from ctxcomp.memory.history import HistoryCompression, HistoryConfig, Turn, compress_history  # noqa: E402
 from ctxcomp.reporting.ledger import Ledger  # noqa: E402
 from ctxcomp.reporting.usage import make_usage  # noqa: E402
@@ -137,12 +138,7 @@ class CtxcompCompressor(BaseDocumentCompressor):
     _last: CompressedContext | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
-        # Checked before pydantic runs, so the error is a ctxcomp ConfigError, not a ValidationError.
-        pipeline = data.get("pipeline")
-        if not callable(getattr(pipeline, "compress", None)):
-            raise ConfigError("pipeline must be a ctxcomp Pipeline or compressor")
-        if data.get("budget") is None and getattr(pipeline, "budget", None) is None:
-            raise ConfigError("no budget: pass budget= or build the Pipeline with one")
+        check_component_settings(data)
         super().__init__(**data)
 
     @property

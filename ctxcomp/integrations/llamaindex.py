@@ -35,6 +35,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor  # noqa: 
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode  # noqa: E402
 
 from ctxcomp.errors import ConfigError, InputError  # noqa: E402
+from ctxcomp.integrations import check_component_settings  # noqa: E402
 from ctxcomp.memory.history import HistoryConfig, Turn, compress_history, latest_user_text  # noqa: E402
 from ctxcomp.models.sentence import DEFAULT_EMBEDDING_MODEL, load_encoder  # noqa: E402
 from ctxcomp.tokens import ensure_offline_encoding, get_counter  # noqa: E402
@@ -118,11 +119,7 @@ class CtxcompPostprocessor(BaseNodePostprocessor):
     _last: CompressedContext | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
-        pipeline = data.get("pipeline")
-        if not callable(getattr(pipeline, "compress", None)):
-            raise ConfigError("pipeline must be a ctxcomp Pipeline or compressor")
-        if data.get("budget") is None and getattr(pipeline, "budget", None) is None:
-            raise ConfigError("no budget: pass budget= or build the Pipeline with one")
+        check_component_settings(data)
         super().__init__(**data)
 
     @classmethod
