@@ -11,9 +11,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from ctxcomp._deps import lazy_exports
 from ctxcomp.errors import (
     BackendError,
     BudgetError,
@@ -74,10 +74,4 @@ if TYPE_CHECKING:
     from ctxcomp.tokens import count_tokens, get_counter
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ctxcomp' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports("ctxcomp", _LAZY, globals())

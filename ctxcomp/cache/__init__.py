@@ -20,10 +20,10 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ctxcomp._deps import lazy_exports
 from ctxcomp.errors import ConfigError
 
 _LAZY = {
@@ -57,11 +57,7 @@ if TYPE_CHECKING:
     from ctxcomp.cache.stats import CacheStats
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ctxcomp.cache' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports("ctxcomp.cache", _LAZY, globals())
 
 
 _KEYS = {"backend", "url", "namespace", "ttl_s", "max_entries", "max_bytes", "semantic",

@@ -5,8 +5,9 @@ Names are exported lazily so importing this package loads no model.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from ctxcomp._deps import lazy_exports
 
 _LAZY = {
     "Turn": "ctxcomp.memory.history",
@@ -21,10 +22,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ctxcomp.memory' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports("ctxcomp.memory", _LAZY, globals())

@@ -5,8 +5,9 @@ around any LangChain or LlamaIndex retriever). Names load lazily.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from ctxcomp._deps import lazy_exports
 
 _LAZY = {
     "HybridRetriever": "ctxcomp.retrievers.hybrid",
@@ -19,10 +20,4 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ctxcomp.retrievers' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports("ctxcomp.retrievers", _LAZY, globals())
