@@ -41,6 +41,19 @@ class Compressor(Protocol):
 ChunkLike = Chunk | str
 
 
+def to_chunk(item: object, index: int, label: str = "chunk") -> Chunk:
+    """``item`` as a Chunk: a Chunk as is, a string with its ``index`` as id.
+
+    Raises:
+        InputError: ``item`` is neither (the message names it as ``label index``).
+    """
+    if isinstance(item, Chunk):
+        return item
+    if isinstance(item, str):
+        return Chunk(item, id=str(index))
+    raise InputError(f"{label} {index} is a {type(item).__name__}; expected Chunk or str")
+
+
 def coerce_chunks(chunks: Sequence[ChunkLike]) -> list[Chunk]:
     """Validate chunks; plain strings become Chunks with their index as id.
 
@@ -51,14 +64,7 @@ def coerce_chunks(chunks: Sequence[ChunkLike]) -> list[Chunk]:
         raise InputError("chunks must be a list of Chunk or str")
     if not chunks:
         raise InputError("no chunks to compress: pass at least one Chunk or string")
-    out: list[Chunk] = []
-    for i, item in enumerate(chunks):
-        if isinstance(item, Chunk):
-            out.append(item)
-        elif isinstance(item, str):
-            out.append(Chunk(item, id=str(i)))
-        else:
-            raise InputError(f"chunk {i} is a {type(item).__name__}; expected Chunk or str")
+    out = [to_chunk(item, i) for i, item in enumerate(chunks)]
     seen: set[str] = set()
     for chunk in out:
         if chunk.id in seen:

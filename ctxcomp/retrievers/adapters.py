@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from ctxcomp.compressors.base import prompt_costs
+from ctxcomp.compressors.base import prompt_costs, to_chunk
 from ctxcomp.errors import ConfigError, InputError
 from ctxcomp.types import Budget, Chunk, CompressedContext
 
@@ -47,14 +47,7 @@ def as_chunks(items: Any) -> list[Chunk]:
     """Chunks from what a ctxcomp retriever or callable returned (str gets its index as id)."""
     if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
         raise InputError(f"a retriever must return a list, got {type(items).__name__}")
-    out = []
-    for i, item in enumerate(items):
-        if isinstance(item, Chunk):
-            out.append(item)
-        elif isinstance(item, str):
-            out.append(Chunk(item, id=str(i)))
-        else:
-            raise InputError(f"retrieved item {i} is a {type(item).__name__}; expected Chunk or str")
+    out = [to_chunk(item, i, "retrieved item") for i, item in enumerate(items)]
     return [c for c in out if c.text]
 
 
