@@ -32,7 +32,7 @@ from ctxcomp.errors import ConfigError, InputError
 from ctxcomp.provenance import SpanMap
 from ctxcomp.reporting.ledger import Ledger
 from ctxcomp.tokens import TokenCounter, get_counter
-from ctxcomp.types import Budget, Chunk, CompressedContext, StageReport
+from ctxcomp.types import Budget, Chunk, CompressedContext, StageReport, join_spans
 
 StageSpec = str | Mapping[str, Any] | Compressor
 
@@ -202,7 +202,7 @@ class Pipeline:
             source = by_id[kept.source_id]
             spans = maps[kept.source_id].to_source(kept.spans)
             new_maps[kept.source_id] = SpanMap(spans)
-            text = assemble([source], [Unit(0, s) for s in spans], _NULL_COUNTER).text
+            text = join_spans(source.text, spans)
             nxt.append(Chunk(text, id=source.id, metadata=source.metadata, score=kept.score))
         return nxt, new_maps
 
@@ -230,18 +230,3 @@ class Pipeline:
             assembly = select_units(chunks, units, counter, limit)
         return make_context(chunks, assembly, tokens_in, budget, limit, counter, reports)
 
-
-class _NullCounter:
-    """Counts nothing; used where only the assembled text is needed."""
-
-    name = "null"
-    approximate = False
-
-    def count(self, text: str) -> int:
-        return 0
-
-    def count_many(self, texts: Sequence[str]) -> list[int]:
-        return [0] * len(texts)
-
-
-_NULL_COUNTER = _NullCounter()
