@@ -50,6 +50,8 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--layers", default="6,8,10,12,13,14,15,16,18,20,22,24,26")
     ap.add_argument("--out", default="/tmp/gf_scores")
+    ap.add_argument("--query-first", action="store_true", help="also state the question before the context")
+    ap.add_argument("--qmax", action="store_true", help="also save the max over query rows (key x<layer>)")
     ap.add_argument("--needle", action="store_true", help="needle prompts (2k/4k tokens, 5 depths) instead of NQ")
     args = ap.parse_args()
     layers = [int(x) for x in args.layers.split(",")]
@@ -73,7 +75,8 @@ def main() -> None:
         if path.exists():
             continue
         rec = meta
-        prompt = build_prompt(lm.tokenizer, texts, [Piece(i, 0, len(t)) for i, t in enumerate(texts)], rec["question"])
+        prompt = build_prompt(lm.tokenizer, texts, [Piece(i, 0, len(t)) for i, t in enumerate(texts)], rec["question"],
+                              query_first=args.query_first)
         t0 = time.perf_counter()
         ids = torch.from_numpy(prompt.input_ids)[None]
         got = capture(lm.model, ids, layers)
@@ -83,6 +86,8 @@ def main() -> None:
             for key, r in rows.items():
                 att = rows_attention(stack[layer].self_attn, got[layer], 0, torch.from_numpy(r))
                 arrays[f"{key}{layer}"] = att.mean(dim=1).numpy().astype(np.float16)  # (H, n)
+                if key == "q" and args.qmax:  # strongest query row per head and token
+                    arrays[f"x{layer}"] = att.amax(dim=1).numpy().astype(np.float16)
         np.savez_compressed(path, chunk=prompt.token_chunk, start=prompt.token_start, end=prompt.token_end,
                             meta=json.dumps(meta), texts=json.dumps(texts), **arrays)
         print(qi, len(prompt.input_ids), f"{time.perf_counter() - t0:.1f}s", flush=True)

@@ -27,6 +27,7 @@ from ctxcomp.text import split_sentences
 
 HEADER = "Documents:\n\n"  # absorbs the attention sink of the first positions
 SEP = "\n\n"
+QUERY_HEADER = "Question: {query}\n\nDocuments:\n\n"
 PROBE = "\n\nQuestion: what is this about?"
 QUESTION_PREFIX = "\nQuestion: "
 QUESTION_SUFFIX = "\nAnswer:"
@@ -70,11 +71,17 @@ def _rows(offsets: np.ndarray, start: int, end: int) -> np.ndarray:
     return np.nonzero(inside)[0].astype(np.int64)
 
 
-def build_prompt(tokenizer: object, texts: Sequence[str], pieces: Sequence[Piece], query: str) -> Prompt:
-    """Tokenize the pieces, probe and query as one prompt (see module docs)."""
-    parts = [HEADER]
+def build_prompt(tokenizer: object, texts: Sequence[str], pieces: Sequence[Piece], query: str,
+                 query_first: bool = False) -> Prompt:
+    """Tokenize the pieces, probe and query as one prompt (see module docs).
+
+    ``query_first`` also states the query before the context (``QUERY_HEADER``), so the
+    context tokens are read knowing the question.
+    """
+    head = QUERY_HEADER.format(query=query) if query_first else HEADER
+    parts = [head]
     bounds: list[tuple[int, int]] = []  # char range of each piece in the prompt
-    pos = len(HEADER)
+    pos = len(head)
     for i, piece in enumerate(pieces):
         if i:
             parts.append(SEP)
@@ -105,9 +112,10 @@ def build_prompt(tokenizer: object, texts: Sequence[str], pieces: Sequence[Piece
     return Prompt(ids, chunk, start, end, query_rows, probe_rows)
 
 
-def overhead_tokens(tokenizer: object, query: str) -> int:
+def overhead_tokens(tokenizer: object, query: str, query_first: bool = False) -> int:
     """Tokens a prompt spends on everything but context (header, probe, query)."""
-    text = HEADER + PROBE + QUESTION_PREFIX + query + QUESTION_SUFFIX
+    head = QUERY_HEADER.format(query=query) if query_first else HEADER
+    text = head + PROBE + QUESTION_PREFIX + query + QUESTION_SUFFIX
     return len(tokenizer(text, add_special_tokens=True)["input_ids"]) + 2  # type: ignore[operator]
 
 

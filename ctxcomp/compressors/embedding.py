@@ -136,21 +136,28 @@ class EmbeddingCompressor(BaseCompressor):
             return text
         return f"{title}: {text.removeprefix(title).lstrip()}"
 
-    def score_units(self, query: str, chunks: Sequence[Chunk]) -> tuple[list[Unit], np.ndarray]:
-        """Units with their relevance scores, and the units' embeddings."""
+    def similarities(
+        self, query: str, chunks: Sequence[Chunk], chunk_level: bool = True
+    ) -> tuple[list[Unit], np.ndarray, np.ndarray | None, np.ndarray]:
+        """Units, their cosine similarity to ``query``, their chunk's (None unless
+        ``chunk_level`` and unit is ``sentence``), and the units' embeddings."""
         units = self._units(chunks)
         texts = [self._unit_text(chunks[u.chunk], u.span) for u in units]
-        with_chunks = self.settings.unit == "sentence" and self.settings.chunk_weight > 0
-        chunk_texts = [c.text for c in chunks] if with_chunks else []
         # Two calls: mixing long chunks into the sentence batches pads them all (2x slower).
         vectors = self.embed([query, *texts])
         q, unit_vecs = vectors[0], vectors[1:]
-        chunk_vecs = self.embed(chunk_texts) if with_chunks else unit_vecs[:0]
-        scores = unit_vecs @ q
-        if with_chunks:
-            w = self.settings.chunk_weight
-            chunk_scores = chunk_vecs @ q
-            scores = (1 - w) * scores + w * chunk_scores[[u.chunk for u in units]]
+        sims = (unit_vecs @ q).astype(np.float64)
+        if not (chunk_level and self.settings.unit == "sentence"):
+            return units, sims, None, unit_vecs
+        chunk_sims = (self.embed([c.text for c in chunks]) @ q).astype(np.float64)
+        return units, sims, chunk_sims[[u.chunk for u in units]], unit_vecs
+
+    def score_units(self, query: str, chunks: Sequence[Chunk]) -> tuple[list[Unit], np.ndarray]:
+        """Units with their relevance scores, and the units' embeddings."""
+        w = self.settings.chunk_weight
+        units, scores, chunk_scores, unit_vecs = self.similarities(query, chunks, chunk_level=w > 0)
+        if chunk_scores is not None:
+            scores = (1 - w) * scores + w * chunk_scores
         scored = [Unit(u.chunk, u.span, float(s)) for u, s in zip(units, scores, strict=True)]
         return scored, unit_vecs
 

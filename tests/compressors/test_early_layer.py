@@ -155,3 +155,89 @@ def test_real_model_finds_a_needle():
         hits += needle in ctx.text
         assert ctx.tokens_out <= ctx.budget_tokens
     assert hits == 3
+
+
+# -- learned scorer --------------------------------------------------------------------------
+def _weights(path: Path, names: list[str], weights: list[float], **meta) -> str:
+    from ctxcomp.compressors.early_layer_scoring import LinearScorer
+
+    LinearScorer(tuple(names), tuple(weights), {"calibration": 1.0, "top": 4, **meta}).save(path)
+    return str(path)
+
+
+def test_linear_scorer_roundtrip_and_parts(tmp_path):
+    import numpy as np
+
+    from ctxcomp.compressors.early_layer_scoring import LinearScorer
+
+    path = _weights(tmp_path / "w.json", ["s1h0", "c2", "ls2h1", "xc1", "emb_s", "bm25_s"], [1, 2, 3, 4, 5, 6])
+    scorer = LinearScorer.load(path)
+    assert scorer.layers == (1, 2) and scorer.row_sets == ("l", "q", "x")
+    assert scorer.without("emb_").names == ("s1h0", "c2", "ls2h1", "xc1", "bm25_s")
+    # missing features count as their mean (0); present ones are weighted
+    got = scorer.score({"s1h0": np.array([1.0, -1.0]), "bm25_s": np.array([0.5, 0.0])}, 2)
+    assert got.tolist() == [1.0 + 3.0, -1.0]
+    assert scorer.digest != scorer.without("emb_").digest
+
+
+def test_learned_scorer_end_to_end_on_a_tiny_model(tiny_path, tmp_path):
+    names = ["s1", "c1", "s2h0", "c2h1", "ls2", "xs1h1", "bm25_s", "bm25_c", "first", "len"]
+    path = _weights(tmp_path / "w.json", names, [0.5, 0.3, 0.2, 0.1, 0.2, 0.1, 1.0, 0.5, 0.1, 0.05])
+    comp = EarlyLayerFilter(model=tiny_path, scorer=path, embedding_weight=0, device="cpu", dtype="fp32")
+    assert comp.config()["layers"] == [1, 2] and "scorer_weights" in comp.config()
+    chunks = _chunks()
+    requests = [("where is the river bridge?", chunks), ("music and fire", chunks[:5])]
+    single = [comp.compress(q, c, Budget(ratio=4)) for q, c in requests]
+    batch = comp.compress_batch(requests, Budget(ratio=4))
+    for ctx, (_, cs) in zip(single, requests, strict=True):
+        _check(ctx, cs, ctx.budget_tokens)
+        assert ctx.tokens_out > 0
+    assert [s.text for s in single] == [b.text for b in batch]
+
+
+def test_learned_scorer_follows_its_features(tiny_path, tmp_path):
+    """A scorer that only weighs BM25 keeps the one sentence that shares the query's rare word."""
+    chunks = _chunks()
+    target = Chunk("Zanzibar harbour opens at dawn.", id="z")
+    chunks.insert(3, target)
+    path = _weights(tmp_path / "w.json", ["s1", "bm25_s"], [0.0, 1.0])
+    comp = EarlyLayerFilter(model=tiny_path, scorer=path, embedding_weight=0, device="cpu", dtype="fp32")
+    ctx = comp.compress("when does zanzibar harbour open", chunks, Budget(max_tokens=12))
+    assert target.text in ctx.text
+
+
+def test_scorer_choice(tiny_path, tmp_path):
+    # a tiny model has no shipped weights: auto falls back to the recipe
+    assert "scorer_weights" not in EarlyLayerFilter(model=tiny_path).config()
+    shipped = EarlyLayerFilter()  # smollm2-135m ships learned weights (read without loading the model)
+    assert "scorer_weights" in shipped.config() and shipped.config()["layers"]
+    assert "scorer_weights" not in EarlyLayerFilter(layer=18).config()  # an explicit layer means the recipe
+    assert "scorer_weights" not in EarlyLayerFilter(scorer="recipe").config()
+    with pytest.raises(ConfigError, match="does not exist"):
+        EarlyLayerFilter(model=tiny_path, scorer=str(tmp_path / "none.json")).config()
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigError, match="cannot read"):
+        EarlyLayerFilter(model=tiny_path, scorer=str(bad)).config()
+    with pytest.raises(ConfigError, match="scorer must be"):
+        EarlyLayerConfig(scorer="best")
+
+
+def test_query_first_prompt_maps_the_same_context(tiny_path):
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    from ctxcomp.compressors.early_layer_prompt import Piece, build_prompt, overhead_tokens
+
+    tok = AutoTokenizer.from_pretrained(tiny_path)
+    texts = ["Alpha river flows. Beta bridge stands.", "Gamma city sleeps."]
+    pieces = [Piece(i, 0, len(t)) for i, t in enumerate(texts)]
+    query = "where is the river bridge?"
+    plain = build_prompt(tok, texts, pieces, query)
+    first = build_prompt(tok, texts, pieces, query, query_first=True)
+    kp, kf = plain.token_chunk >= 0, first.token_chunk >= 0
+    assert (plain.token_chunk[kp] == first.token_chunk[kf]).all()
+    assert (plain.token_start[kp] == first.token_start[kf]).all()
+    assert first.query_rows.min() > np.nonzero(kf)[0].max()  # the scoring rows are the final copy
+    assert len(first.query_rows) == len(plain.query_rows)
+    assert overhead_tokens(tok, query, True) > overhead_tokens(tok, query)
