@@ -81,7 +81,10 @@ DEFAULT_MODEL = "smollm2-135m"
 #: (60 questions) and dev needles (2k/4k tokens, 5 depths): benchmarks/results/gemfilter_layers.json
 #: (scripts: benchmarks/gemfilter/). SmolLM2 layer 18 is the best single layer on both
 #: (layers 8-12 and 16 miss most needles); 14 adds to it at no extra cost (the forward
-#: stops at 18). gemma-3 may only use global layers (5, 11, 17).
+#: stops at 18). gemma-3 may only use global layers (5, 11, 17). These are the layers of
+#: ``scorer="recipe"``; the learned scorer (the default where weights ship) reads its own
+#: layers from its weights: 10, 12, 14, 16, 18 for SmolLM2, where adding 20 and 22 gained
+#: nothing out of fold (benchmarks/results/gemfilter_learned.json).
 DEFAULT_LAYERS: dict[str, tuple[int, ...]] = {
     "smollm2-135m": (14, 18),
     "gemma3-270m": (5,),
@@ -218,7 +221,11 @@ class EarlyLayerFilter(BaseCompressor):
             if s.scorer == "recipe" or (s.scorer == "auto" and s.layer is not None):
                 path = None
             elif s.scorer == "auto":
-                shipped = files("ctxcomp") / "data" / f"gemfilter-{s.model}.json"
+                from ctxcomp.models.shipped import SHIPPED
+
+                # a hub id of a shipped model uses that model's weights
+                name = next((n for n, m in SHIPPED.items() if m.hub_id and m.hub_id == s.model), s.model)
+                shipped = files("ctxcomp") / "data" / f"gemfilter-{name}.json"
                 path = Path(str(shipped)) if shipped.is_file() else None
             else:
                 path = Path(s.scorer).expanduser()

@@ -211,6 +211,8 @@ def test_scorer_choice(tiny_path, tmp_path):
     assert "scorer_weights" not in EarlyLayerFilter(model=tiny_path).config()
     shipped = EarlyLayerFilter()  # smollm2-135m ships learned weights (read without loading the model)
     assert "scorer_weights" in shipped.config() and shipped.config()["layers"]
+    hub = EarlyLayerFilter(model="HuggingFaceTB/SmolLM2-135M-Instruct").config()  # the same model by hub id
+    assert hub["scorer_weights"] == shipped.config()["scorer_weights"]
     assert "scorer_weights" not in EarlyLayerFilter(layer=18).config()  # an explicit layer means the recipe
     assert "scorer_weights" not in EarlyLayerFilter(scorer="recipe").config()
     with pytest.raises(ConfigError, match="does not exist"):
