@@ -83,8 +83,9 @@ def answer_cues(query: str, texts: Sequence[str], contexts: Sequence[str] = ()) 
     kind = question_kind(query)
     seen = set(_TOKEN.findall(query.lower()))
     ctx = list(contexts) or [""] * len(texts)
+    known = {c: seen | set(_TOKEN.findall(c.lower())) for c in set(ctx)}  # a title repeats per sentence
     caps = np.array([
-        math.log1p(len({w.lower() for w in _CAPITALIZED.findall(t)} - seen - set(_TOKEN.findall(c.lower()))))
+        math.log1p(len({w.lower() for w in _CAPITALIZED.findall(t)} - known[c]))
         for t, c in zip(texts, ctx, strict=True)
     ])
     years = np.array([float(bool(set(_YEAR.findall(t)) - seen)) for t in texts])

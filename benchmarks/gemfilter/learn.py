@@ -31,7 +31,6 @@ import gzip
 import itertools
 import json
 import pickle
-import re
 import sys
 import time
 from pathlib import Path
@@ -44,6 +43,7 @@ from ctxcomp.bench.metrics import contains_answer
 from ctxcomp.compressors.base import input_tokens
 from ctxcomp.compressors.early_layer_scoring import (
     LinearScorer,
+    attention_feature,
     head_features,
     text_features,
     unit_token_ranges,
@@ -143,7 +143,7 @@ def folds(items: list[dict], k: int) -> list[int]:
 
 
 def is_attention(name: str) -> bool:
-    return bool(re.fullmatch(r"[lx]?[sc]\d+(h\d+)?", name))
+    return attention_feature(name) is not None
 
 
 FEATURE_SETS = {
@@ -171,8 +171,8 @@ def write_records(path: Path, questions: set[str]) -> None:
 def layer_ok(name: str, max_layer: int, drop: str) -> bool:
     if any(name == d for d in drop.split(",") if d):
         return False
-    m = re.fullmatch(r"[lx]?[sc](\d+)(h\d+)?", name)
-    return m is None or int(m.group(1)) <= max_layer
+    parsed = attention_feature(name)
+    return parsed is None or parsed[1] <= max_layer
 
 
 def main() -> None:

@@ -146,13 +146,7 @@ def run_method(
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """The result rows of one method: one per ratio (x setting group)."""
-    tally = _setup(method)
-    with _bar(len(examples) * len(ratios), method.label, progress) as bar:
-        for ratio in ratios:
-            for example in examples:
-                tally.run(example, ratio, model, sampler, group_by)
-                bar.update(1)
-    return tally.rows()
+    return _run_tallies([_setup(method)], examples, ratios, model, sampler, group_by, progress, method.label)
 
 
 def run_interleaved(
@@ -171,7 +165,13 @@ def run_interleaved(
     of the whole process during each method's calls.
     """
     tallies = [_setup(m) for m in methods]
-    with _bar(len(examples) * len(ratios) * len(methods), "all methods", progress) as bar:
+    return _run_tallies(tallies, examples, ratios, model, sampler, group_by, progress, "all methods")
+
+
+def _run_tallies(tallies: Sequence[_Tally], examples: Sequence[Example], ratios: Sequence[float], model: str,
+                 sampler: RssSampler, group_by: Sequence[str], progress: bool, desc: str) -> list[dict[str, Any]]:
+    """Each ratio, each example, each tally in turn; the tallies' rows in tally order."""
+    with _bar(len(examples) * len(ratios) * len(tallies), desc, progress) as bar:
         for ratio in ratios:
             for example in examples:
                 for tally in tallies:

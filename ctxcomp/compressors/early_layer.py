@@ -41,6 +41,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
@@ -200,46 +201,42 @@ class EarlyLayerFilter(BaseCompressor):
         self._lm: Any = None
         self._layers: tuple[int, ...] = ()
         self._embedder: Any = None
-        self._scorer: LinearScorer | None = None
-        self._scorer_resolved = False
 
     # -- setup and identity ------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         data = asdict(self.settings)
         for key in ("batch_size", "device", "dtype", "layer"):
             data.pop(key)
-        scorer = self._learned()
+        scorer = self._learned
         data["layers"] = list(self._layers or (scorer.layers if scorer else self.settings.layers))
         if scorer is not None:
             data["scorer_weights"] = scorer.digest
         return data
 
+    @cached_property
     def _learned(self) -> LinearScorer | None:
         """The learned scorer in use, or None for the hand-set recipe (see ``scorer``)."""
-        if not self._scorer_resolved:
-            s = self.settings
-            if s.scorer == "recipe" or (s.scorer == "auto" and s.layer is not None):
-                path = None
-            elif s.scorer == "auto":
-                from ctxcomp.models.shipped import SHIPPED
+        s = self.settings
+        if s.scorer == "recipe" or (s.scorer == "auto" and s.layer is not None):
+            return None
+        if s.scorer == "auto":
+            from ctxcomp.models.shipped import SHIPPED
 
-                # a hub id of a shipped model uses that model's weights
-                name = next((n for n, m in SHIPPED.items() if m.hub_id and m.hub_id == s.model), s.model)
-                shipped = files("ctxcomp") / "data" / f"gemfilter-{name}.json"
-                path = Path(str(shipped)) if shipped.is_file() else None
-            else:
-                path = Path(s.scorer).expanduser()
-                if not path.is_file():
-                    raise ConfigError(f"scorer weights file {str(path)!r} does not exist")
-            if path is not None:
-                try:
-                    self._scorer = LinearScorer.load(path)
-                except (OSError, ValueError, KeyError, TypeError) as exc:
-                    raise ConfigError(f"cannot read scorer weights {str(path)!r}: {exc}") from exc
-                if s.embedding_weight == 0:
-                    self._scorer = self._scorer.without("emb_")
-            self._scorer_resolved = True
-        return self._scorer
+            # a hub id of a shipped model uses that model's weights
+            name = next((n for n, m in SHIPPED.items() if m.hub_id and m.hub_id == s.model), s.model)
+            shipped = files("ctxcomp") / "data" / f"gemfilter-{name}.json"
+            if not shipped.is_file():
+                return None
+            path = Path(str(shipped))
+        else:
+            path = Path(s.scorer).expanduser()
+            if not path.is_file():
+                raise ConfigError(f"scorer weights file {str(path)!r} does not exist")
+        try:
+            scorer = LinearScorer.load(path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"cannot read scorer weights {str(path)!r}: {exc}") from exc
+        return scorer.without("emb_") if s.embedding_weight == 0 else scorer
 
     def model_revisions(self) -> list[ModelRevision]:
         self.setup()
@@ -249,7 +246,7 @@ class EarlyLayerFilter(BaseCompressor):
         from ctxcomp.models.causal import load_causal_lm
 
         self._lm = load_causal_lm(self.settings.model, self.settings.device, self.settings.dtype)
-        scorer = self._learned()
+        scorer = self._learned
         if scorer is not None:
             self._layers = self._check_layers(scorer.layers)
         else:
@@ -358,7 +355,7 @@ class EarlyLayerFilter(BaseCompressor):
 
     def _scorer_for_units(self) -> LinearScorer | None:
         """The learned scorer, if one is in use and the unit is a sentence (what it was fit on)."""
-        return self._learned() if self.settings.unit == "sentence" else None
+        return self._learned if self.settings.unit == "sentence" else None
 
     def _units(self, chunks: Sequence[Chunk]) -> list[Unit]:
         units: list[Unit] = []

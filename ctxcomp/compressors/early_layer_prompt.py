@@ -71,6 +71,10 @@ def _rows(offsets: np.ndarray, start: int, end: int) -> np.ndarray:
     return np.nonzero(inside)[0].astype(np.int64)
 
 
+def _header(query: str, query_first: bool) -> str:
+    return QUERY_HEADER.format(query=query) if query_first else HEADER
+
+
 def build_prompt(tokenizer: object, texts: Sequence[str], pieces: Sequence[Piece], query: str,
                  query_first: bool = False) -> Prompt:
     """Tokenize the pieces, probe and query as one prompt (see module docs).
@@ -78,7 +82,7 @@ def build_prompt(tokenizer: object, texts: Sequence[str], pieces: Sequence[Piece
     ``query_first`` also states the query before the context (``QUERY_HEADER``), so the
     context tokens are read knowing the question.
     """
-    head = QUERY_HEADER.format(query=query) if query_first else HEADER
+    head = _header(query, query_first)
     parts = [head]
     bounds: list[tuple[int, int]] = []  # char range of each piece in the prompt
     pos = len(head)
@@ -114,8 +118,7 @@ def build_prompt(tokenizer: object, texts: Sequence[str], pieces: Sequence[Piece
 
 def overhead_tokens(tokenizer: object, query: str, query_first: bool = False) -> int:
     """Tokens a prompt spends on everything but context (header, probe, query)."""
-    head = QUERY_HEADER.format(query=query) if query_first else HEADER
-    text = head + PROBE + QUESTION_PREFIX + query + QUESTION_SUFFIX
+    text = _header(query, query_first) + PROBE + QUESTION_PREFIX + query + QUESTION_SUFFIX
     return len(tokenizer(text, add_special_tokens=True)["input_ids"]) + 2  # type: ignore[operator]
 
 

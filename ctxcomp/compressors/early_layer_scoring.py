@@ -96,6 +96,17 @@ def aggregate(scores: np.ndarray, ranges: Sequence[np.ndarray], top: int) -> np.
     return out[0] if flat else out
 
 
+#: Names of attention features (see :func:`head_features`): row set (``""`` query mean, ``l``
+#: last token, ``x`` query max), ``s`` unit or ``c`` chunk, layer, optional head.
+ATTENTION_FEATURE = re.compile(r"([lx]?)[sc](\d+)(?:h\d+)?")
+
+
+def attention_feature(name: str) -> tuple[str, int] | None:
+    """(row set, layer) of an attention feature name (row set ``q`` for the query mean), else None."""
+    m = ATTENTION_FEATURE.fullmatch(name)
+    return (m.group(1) or "q", int(m.group(2))) if m else None
+
+
 def head_features(head_scores: Mapping[int, np.ndarray], ranges: Sequence[np.ndarray],
                   chunk_ranges: Sequence[np.ndarray], chunk_of: np.ndarray, top: int,
                   prefix: str = "") -> dict[str, np.ndarray]:
@@ -143,17 +154,12 @@ class LinearScorer:
     @property
     def layers(self) -> tuple[int, ...]:
         """The attention layers the features come from."""
-        found = {int(m.group(1)) for n in self.names if (m := re.fullmatch(r"[lx]?[sc](\d+)(?:h\d+)?", n))}
-        return tuple(sorted(found))
+        return tuple(sorted({parsed[1] for n in self.names if (parsed := attention_feature(n))}))
 
     @property
     def row_sets(self) -> tuple[str, ...]:
         """Attention row sets the features use: ``q`` (query mean), ``l`` (last), ``x`` (query max)."""
-        found = set()
-        for n in self.names:
-            if m := re.fullmatch(r"([lx]?)[sc]\d+(?:h\d+)?", n):
-                found.add(m.group(1) or "q")
-        return tuple(sorted(found))
+        return tuple(sorted({parsed[0] for n in self.names if (parsed := attention_feature(n))}))
 
     @property
     def digest(self) -> str:
