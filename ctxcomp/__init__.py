@@ -34,7 +34,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Pipeline": "ctxcomp.pipeline",
     "load_spec": "ctxcomp.config",
-    "Compressor": "ctxcomp.compressors.base",
+    "Compressor": "ctxcomp.protocols",
     "BaseCompressor": "ctxcomp.compressors.base",
     "TruncateCompressor": "ctxcomp.compressors.truncate",
     "EmbeddingCompressor": "ctxcomp.compressors.embedding",
@@ -61,12 +61,13 @@ __all__ = [
 if TYPE_CHECKING:
     from ctxcomp.cache import build_cache
     from ctxcomp.cache.context import ContextCache
-    from ctxcomp.compressors.base import BaseCompressor, Compressor
+    from ctxcomp.compressors.base import BaseCompressor
     from ctxcomp.compressors.embedding import EmbeddingCompressor
     from ctxcomp.compressors.truncate import TruncateCompressor
     from ctxcomp.config import load_spec
     from ctxcomp.pipeline import Pipeline
     from ctxcomp.pricing import Price, cost, set_price
+    from ctxcomp.protocols import Compressor
     from ctxcomp.registry import register
     from ctxcomp.reporting.ledger import Ledger
     from ctxcomp.retrievers.adapters import CompressingRetriever

@@ -18,17 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ctxcomp import registry
-from ctxcomp.compressors.base import (
-    ChunkLike,
-    Compressor,
-    check_query,
-    coerce_chunks,
-    input_tokens,
-    make_context,
-    whole_units,
-)
-from ctxcomp.compressors.selection import Unit, assemble, select_units
+from ctxcomp.assembly import Unit, assemble, make_context, select_units, whole_units
 from ctxcomp.errors import ConfigError, InputError
+from ctxcomp.inputs import ChunkLike, check_query, coerce_chunks, input_tokens
+from ctxcomp.protocols import Compressor
 from ctxcomp.provenance import SpanMap
 from ctxcomp.reporting.ledger import Ledger
 from ctxcomp.tokens import TokenCounter, get_counter

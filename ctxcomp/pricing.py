@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import difflib
 import functools
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ctxcomp.errors import ConfigError, UnknownModelError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,3 +93,17 @@ def cost(
     """
     price = prices[model] if prices and model in prices else price_of(model)
     return price.cost(input_tokens, output_tokens)
+
+
+_unpriced: set[str] = set()
+
+
+def prompt_costs(model: str, tokens_in: int, tokens_out: int) -> tuple[float | None, float | None]:
+    """USD of sending tokens_in and tokens_out prompt tokens; (None, None) with no known price."""
+    try:
+        return cost(model, tokens_in), cost(model, tokens_out)
+    except UnknownModelError:
+        if model not in _unpriced:
+            _unpriced.add(model)
+            log.warning("no price known for model %r; costs are reported as None", model)
+        return None, None

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ctxcomp.assembly import Assembly, Unit, select_units
 from ctxcomp.compressors.base import BaseCompressor
-from ctxcomp.compressors.selection import Assembly, Unit, select_units
 from ctxcomp.errors import ConfigError, InputError, UnknownNameError
 from ctxcomp.pipeline import Pipeline
 from ctxcomp.reporting.ledger import Ledger

@@ -39,8 +39,8 @@ import numpy as np
 from scipy.optimize import minimize
 
 from benchmarks.gemfilter.collect_scores import NQ
+from ctxcomp.assembly import Unit, select_units
 from ctxcomp.bench.metrics import contains_answer
-from ctxcomp.compressors.base import input_tokens
 from ctxcomp.compressors.early_layer_scoring import (
     LinearScorer,
     attention_feature,
@@ -48,7 +48,7 @@ from ctxcomp.compressors.early_layer_scoring import (
     text_features,
     unit_token_ranges,
 )
-from ctxcomp.compressors.selection import Unit, select_units
+from ctxcomp.inputs import input_tokens
 from ctxcomp.text import split_sentences
 from ctxcomp.tokens import get_counter
 from ctxcomp.types import Budget, Chunk

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ctxcomp.assembly import Unit
 from ctxcomp.compressors.early_layer_scoring import aggregate, pool, token_scores, unit_token_ranges, zscore
-from ctxcomp.compressors.selection import Unit
 from ctxcomp.text import split_sentences
 from ctxcomp.tokens import get_counter
 

@@ -25,9 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ctxcomp.compressors.base import BaseCompressor, Compressor
-from ctxcomp.compressors.selection import Assembly, Unit, assemble, select_units
+from ctxcomp.assembly import Assembly, Unit, assemble, select_units
+from ctxcomp.compressors.base import BaseCompressor
 from ctxcomp.errors import ConfigError, UnknownNameError
+from ctxcomp.protocols import Compressor
 from ctxcomp.text import split_sentences
 from ctxcomp.tokens import TokenCounter
 from ctxcomp.types import Budget, Chunk, CompressedChunk

@@ -34,8 +34,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ctxcomp._deps import require
+from ctxcomp.assembly import Unit, merge_spans, select_units
 from ctxcomp.bench.methods import Outcome
-from ctxcomp.compressors.selection import Unit, merge_spans, select_units
 from ctxcomp.models.sentence import DEFAULT_EMBEDDING_MODEL, load_encoder
 from ctxcomp.text import split_sentences
 from ctxcomp.tokens import TokenCounter, get_counter

@@ -182,7 +182,7 @@ def _run_tallies(tallies: Sequence[_Tally], examples: Sequence[Example], ratios:
 
 def _warm_up(model: str) -> None:
     """Load the tokenizer and the price table once, outside every timed call."""
-    from ctxcomp.compressors.base import prompt_costs
+    from ctxcomp.pricing import prompt_costs
 
     get_counter(model).count("warm-up")
     prompt_costs(model, 1, 1)

@@ -1,6 +1,6 @@
-"""The compressor protocol and the base class every built-in compressor extends.
+"""The base class every built-in compressor extends.
 
-A compressor is anything with a ``name`` and
+A compressor (:class:`ctxcomp.protocols.Compressor`) is anything with a ``name`` and
 ``compress(query, chunks, budget) -> CompressedContext``. :class:`BaseCompressor` adds
 input validation, the no-op when the input already fits, exact token accounting, costs,
 lazy ``setup()`` of weights (once, thread-safe), ``acompress`` via a worker thread and a
@@ -18,116 +18,15 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
-from ctxcomp.compressors.selection import Assembly, Unit, assemble
-from ctxcomp.errors import InputError, UnknownModelError
-from ctxcomp.pricing import cost
+from ctxcomp.assembly import Assembly, assemble, make_context, whole_units
+from ctxcomp.errors import InputError
+from ctxcomp.inputs import ChunkLike, check_query, coerce_chunks, input_tokens
 from ctxcomp.tokens import TokenCounter, get_counter
-from ctxcomp.types import CHUNK_SEPARATOR, Budget, Chunk, CompressedContext, StageReport
+from ctxcomp.types import Budget, Chunk, CompressedContext, StageReport
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class Compressor(Protocol):
-    """What a pipeline stage must provide."""
-
-    name: str
-
-    def compress(self, query: str, chunks: Sequence[Chunk], budget: Budget) -> CompressedContext: ...
-
-
-ChunkLike = Chunk | str
-
-
-def to_chunk(item: object, index: int, label: str = "chunk") -> Chunk:
-    """``item`` as a Chunk: a Chunk as is, a string with its ``index`` as id.
-
-    Raises:
-        InputError: ``item`` is neither (the message names it as ``label index``).
-    """
-    if isinstance(item, Chunk):
-        return item
-    if isinstance(item, str):
-        return Chunk(item, id=str(index))
-    raise InputError(f"{label} {index} is a {type(item).__name__}; expected Chunk or str")
-
-
-def coerce_chunks(chunks: Sequence[ChunkLike]) -> list[Chunk]:
-    """Validate chunks; plain strings become Chunks with their index as id.
-
-    Raises:
-        InputError: no chunks, an item that is neither Chunk nor str, or a repeated id.
-    """
-    if isinstance(chunks, (str, bytes)) or not isinstance(chunks, Sequence):
-        raise InputError("chunks must be a list of Chunk or str")
-    if not chunks:
-        raise InputError("no chunks to compress: pass at least one Chunk or string")
-    out = [to_chunk(item, i) for i, item in enumerate(chunks)]
-    seen: set[str] = set()
-    for chunk in out:
-        if chunk.id in seen:
-            raise InputError(f"chunk id {chunk.id!r} appears twice; ids must be unique")
-        seen.add(chunk.id)
-    return out
-
-
-def check_query(query: object, required: bool) -> str:
-    """Validate the query; an empty one is an error when the compressor needs it."""
-    if not isinstance(query, str):
-        raise InputError(f"query must be a str, got {type(query).__name__}")
-    if required and not query.strip():
-        raise InputError("the query is empty; this compressor ranks text by relevance to the query")
-    return query
-
-
-_unpriced: set[str] = set()
-
-
-def prompt_costs(model: str, tokens_in: int, tokens_out: int) -> tuple[float | None, float | None]:
-    """USD of sending tokens_in and tokens_out prompt tokens; (None, None) with no known price."""
-    try:
-        return cost(model, tokens_in), cost(model, tokens_out)
-    except UnknownModelError:
-        if model not in _unpriced:
-            _unpriced.add(model)
-            log.warning("no price known for model %r; costs are reported as None", model)
-        return None, None
-
-
-def make_context(
-    chunks: Sequence[Chunk],
-    assembly: Assembly,
-    tokens_in: int,
-    budget: Budget,
-    limit: int,
-    counter: TokenCounter,
-    stages: tuple[StageReport, ...] = (),
-) -> CompressedContext:
-    before, after = prompt_costs(budget.model, tokens_in, assembly.tokens)
-    return CompressedContext(
-        chunks=assembly.chunks,
-        text=assembly.text,
-        tokens_in=tokens_in,
-        tokens_out=assembly.tokens,
-        model=budget.model,
-        cost_before=before,
-        cost_after=after,
-        stages=stages,
-        budget_tokens=limit,
-        tokens_approximate=counter.approximate,
-    )
-
-
-def whole_units(chunks: Sequence[Chunk]) -> list[Unit]:
-    """One unit per non-empty chunk covering all of its text."""
-    return [Unit(i, (0, len(c.text))) for i, c in enumerate(chunks) if c.text]
-
-
-def input_tokens(chunks: Sequence[Chunk], counter: TokenCounter) -> int:
-    text = CHUNK_SEPARATOR.join(c.text for c in chunks if c.text)
-    return counter.count(text) if text else 0
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ raw dot products, batch size 1, a pinned transformers):
   position in the passage and length. Same forward pass, about 0.1 s more per request.
 - **Verbatim sentences.** ``unit="sentence"`` (default) keeps whole sentences; ``token``
   keeps words as in the paper; ``chunk`` keeps whole passages. Budgets are exact and every
-  kept span maps to the source (:func:`ctxcomp.compressors.selection.select_units`).
+  kept span maps to the source (:func:`ctxcomp.assembly.select_units`).
 - **Long inputs.** Input longer than the model's window is split into windows of whole
   chunks (or sentences of an over-long chunk); each window carries the probe and the
   query and is scored separately; calibrated scores are comparable across windows.
@@ -48,16 +48,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ctxcomp.compressors.base import (
-    BaseCompressor,
-    ChunkLike,
-    ModelRevision,
-    check_query,
-    coerce_chunks,
-    input_tokens,
-    make_context,
-    whole_units,
-)
+from ctxcomp.assembly import Assembly, Unit, assemble, make_context, select_units, whole_units
+from ctxcomp.compressors.base import BaseCompressor, ModelRevision
 from ctxcomp.compressors.early_layer_prompt import Prompt, build_prompt, overhead_tokens, plan_windows
 from ctxcomp.compressors.early_layer_scoring import (
     LinearScorer,
@@ -69,8 +61,8 @@ from ctxcomp.compressors.early_layer_scoring import (
     unit_token_ranges,
     zscore,
 )
-from ctxcomp.compressors.selection import Assembly, Unit, assemble, select_units
 from ctxcomp.errors import ConfigError, InputError
+from ctxcomp.inputs import ChunkLike, check_query, coerce_chunks, input_tokens
 from ctxcomp.text import split_sentences, word_spans
 from ctxcomp.tokens import TokenCounter, get_counter
 from ctxcomp.types import Budget, Chunk, CompressedContext, StageReport

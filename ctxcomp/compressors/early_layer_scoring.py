@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ctxcomp.compressors.selection import Unit
+from ctxcomp.assembly import Unit
 
 
 def pool(scores: np.ndarray, window: int) -> np.ndarray:

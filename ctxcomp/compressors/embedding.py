@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ctxcomp.assembly import Assembly, Unit, select_units
 from ctxcomp.compressors.base import BaseCompressor, ModelRevision
-from ctxcomp.compressors.selection import Assembly, Unit, select_units
 from ctxcomp.errors import ConfigError
 from ctxcomp.models.sentence import DEFAULT_EMBEDDING_MODEL, LoadedEncoder, load_encoder, resolve
 from ctxcomp.text import split_sentences, title_of

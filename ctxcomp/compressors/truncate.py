@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ctxcomp.assembly import Assembly, Unit, assemble, longest_prefix
 from ctxcomp.compressors.base import BaseCompressor
-from ctxcomp.compressors.selection import Assembly, Unit, assemble, longest_prefix
 from ctxcomp.tokens import TokenCounter
 from ctxcomp.types import Chunk
 

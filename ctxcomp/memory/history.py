@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ctxcomp.compressors.base import prompt_costs
 from ctxcomp.errors import BudgetError, ConfigError, InputError
+from ctxcomp.pricing import prompt_costs
 from ctxcomp.tokens import TokenCounter, get_counter
 from ctxcomp.types import Budget, Chunk, CompressedChunk, CompressedContext, Span, StageReport
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ctxcomp.compressors.base import prompt_costs
 from ctxcomp.errors import InputError, UnknownModelError
-from ctxcomp.pricing import cost
+from ctxcomp.pricing import cost, prompt_costs
 
 
 @dataclass(frozen=True)

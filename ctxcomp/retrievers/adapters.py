@@ -14,8 +14,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from ctxcomp.compressors.base import prompt_costs, to_chunk
 from ctxcomp.errors import ConfigError, InputError
+from ctxcomp.inputs import to_chunk
+from ctxcomp.pricing import prompt_costs
 from ctxcomp.types import Budget, Chunk, CompressedContext
 
 Kind = Literal["langchain", "llamaindex", "ctxcomp", "callable"]

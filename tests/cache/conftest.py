@@ -10,8 +10,8 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
+from ctxcomp.assembly import Assembly
 from ctxcomp.compressors.base import ModelRevision
-from ctxcomp.compressors.selection import Assembly
 from ctxcomp.compressors.truncate import TruncateCompressor
 from ctxcomp.tokens import TokenCounter
 from ctxcomp.types import Chunk

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ctxcomp.compressors.selection import Unit, assemble, longest_prefix, merge_spans, select_units
+from ctxcomp.assembly import Unit, assemble, longest_prefix, merge_spans, select_units
 from ctxcomp.tokens import get_counter
 from ctxcomp.types import Chunk
 

@@ -12,13 +12,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ctxcomp.pricing import prompt_costs
 from ctxcomp.text import word_spans
 from ctxcomp.tokens import TokenCounter
 from ctxcomp.types import (
     CHUNK_SEPARATOR,
+    Budget,
     Chunk,
     CompressedChunk,
+    CompressedContext,
     Span,
+    StageReport,
     join_spans,
 )
 
@@ -145,3 +149,32 @@ def longest_prefix(
         else:
             hi = mid - 1
     return best
+
+
+def make_context(
+    chunks: Sequence[Chunk],
+    assembly: Assembly,
+    tokens_in: int,
+    budget: Budget,
+    limit: int,
+    counter: TokenCounter,
+    stages: tuple[StageReport, ...] = (),
+) -> CompressedContext:
+    before, after = prompt_costs(budget.model, tokens_in, assembly.tokens)
+    return CompressedContext(
+        chunks=assembly.chunks,
+        text=assembly.text,
+        tokens_in=tokens_in,
+        tokens_out=assembly.tokens,
+        model=budget.model,
+        cost_before=before,
+        cost_after=after,
+        stages=stages,
+        budget_tokens=limit,
+        tokens_approximate=counter.approximate,
+    )
+
+
+def whole_units(chunks: Sequence[Chunk]) -> list[Unit]:
+    """One unit per non-empty chunk covering all of its text."""
+    return [Unit(i, (0, len(c.text))) for i, c in enumerate(chunks) if c.text]
