@@ -66,6 +66,10 @@ class Budget:
         max_tokens: the output may hold at most this many tokens.
         ratio: a compression factor >= 1; the output may hold ``tokens_in / ratio`` tokens.
         model: the target model whose tokenizer counts (and whose price is reported).
+        quotas: per-chunk caps, ``{chunk_id: max tokens}`` (stored as sorted pairs): the
+            kept text of that chunk may hold at most that many tokens. A planner sets them
+            for each stage; compressors built on :class:`~ctxcomp.compressors.base.BaseCompressor`
+            honour them, and one that ignores them still meets ``max_tokens``.
 
     Raises:
         BudgetError: both or neither given, or a value that is not a positive number.
@@ -74,8 +78,10 @@ class Budget:
     max_tokens: int | None = None
     ratio: float | None = None
     model: str = DEFAULT_MODEL
+    quotas: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "quotas", _check_quotas(self.quotas))
         if (self.max_tokens is None) == (self.ratio is None):
             raise BudgetError("give exactly one of max_tokens or ratio")
         if self.max_tokens is not None:
@@ -91,12 +97,28 @@ class Budget:
         if not isinstance(self.model, str) or not self.model:
             raise BudgetError("model must be a non-empty model name")
 
+    def quota(self, chunk_id: str) -> int | None:
+        """The token cap of chunk ``chunk_id`` (None: no cap of its own)."""
+        return dict(self.quotas).get(chunk_id)
+
     def limit(self, tokens_in: int) -> int:
         """The token limit for an input of ``tokens_in`` tokens (at least 1)."""
         if self.max_tokens is not None:
             return self.max_tokens
         assert self.ratio is not None  # guaranteed by __post_init__
         return max(1, int(tokens_in / self.ratio))
+
+
+def _check_quotas(quotas: Any) -> tuple[tuple[str, int], ...]:
+    items = quotas.items() if isinstance(quotas, Mapping) else quotas
+    try:
+        pairs = [(str(k), v) for k, v in items]
+    except (TypeError, ValueError):
+        raise BudgetError(f"quotas must map chunk ids to token counts, got {quotas!r}") from None
+    for key, value in pairs:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise BudgetError(f"the quota of chunk {key!r} must be an int >= 0, got {value!r}")
+    return tuple(sorted(pairs))
 
 
 def join_spans(source: str, spans: Sequence[Span]) -> str:
@@ -137,13 +159,82 @@ class CompressedChunk:
 
 @dataclass(frozen=True)
 class StageReport:
-    """What one stage did: tokens in and out, wall seconds, and whether a cache served it."""
+    """What one stage did.
+
+    Attributes:
+        name: the stage (a compressor's name, or ``plan:<planner>`` for the planning step).
+        tokens_in, tokens_out: target-model tokens the stage read and kept.
+        seconds: wall time of the stage.
+        cache_hit: whether a cache served the whole compression (None: no cache).
+        limit: the token limit the plan gave the stage (None: not planned).
+        llm_tokens_in, llm_tokens_out: tokens the stage itself sent to and got from a
+            generative model (a summarizer, say); 0 for stages that call none.
+        llm_cost: USD of those calls (None: the model's price is unknown).
+        note: what the stage wants the caller to know (e.g. a fallback it took).
+    """
 
     name: str
     tokens_in: int
     tokens_out: int
     seconds: float
     cache_hit: bool | None = None
+    limit: int | None = None
+    llm_tokens_in: int = 0
+    llm_tokens_out: int = 0
+    llm_cost: float | None = 0.0
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """The plan for one input chunk.
+
+    Attributes:
+        chunk_id: the source chunk's id.
+        keep: whether the chunk goes on to the stages (False: dropped by the planner).
+        quota: the most tokens the chunk may keep in the final context (None: no cap).
+        ratio: the chunk's target ratio, tokens_in / quota (None: no target).
+        reason: why, in words ("rank 2 of 20, utility 0.61", "redundant with doc 4" ...).
+        tokens_in: the chunk's own tokens.
+        utility: the planner's utility of the chunk (None when it scored none).
+        tokens_kept: tokens of the chunk in the final context (filled in by the pipeline).
+    """
+
+    chunk_id: str
+    keep: bool
+    quota: int | None = None
+    ratio: float | None = None
+    reason: str = ""
+    tokens_in: int = 0
+    utility: float | None = None
+    tokens_kept: int | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a planner decided for one request.
+
+    Attributes:
+        planner: the planner's name.
+        chunks: one :class:`ChunkPlan` per input chunk, in input order.
+        stage_limits: the token limit of each stage, coarse to fine (non-increasing;
+            the last one is the final budget's limit).
+        tier: the tier a tier router chose (None: no tier routing).
+        reason: the planner's explanation of the whole plan.
+    """
+
+    planner: str
+    chunks: tuple[ChunkPlan, ...]
+    stage_limits: tuple[int, ...]
+    tier: str | None = None
+    reason: str = ""
+
+    def kept(self) -> tuple[ChunkPlan, ...]:
+        return tuple(c for c in self.chunks if c.keep)
+
+    def quotas(self) -> dict[str, int]:
+        """``{chunk_id: quota}`` of the kept chunks that have one."""
+        return {c.chunk_id: c.quota for c in self.chunks if c.keep and c.quota is not None}
 
 
 @dataclass(frozen=True)
@@ -161,6 +252,8 @@ class CompressedContext:
         stages: one report per stage that ran.
         budget_tokens: the token limit that applied.
         tokens_approximate: True when the tokenizer is an approximation for ``model``.
+        plan: what the planner decided, per chunk (kept or dropped, quota, tokens kept,
+            reason) and per stage (its limit); None when no planner ran (the input fit).
     """
 
     chunks: tuple[CompressedChunk, ...]
@@ -173,6 +266,7 @@ class CompressedContext:
     stages: tuple[StageReport, ...] = ()
     budget_tokens: int | None = None
     tokens_approximate: bool = False
+    plan: Plan | None = None
 
     @property
     def ratio(self) -> float:

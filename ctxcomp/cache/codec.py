@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ctxcomp.errors import CacheError
-from ctxcomp.types import Chunk, CompressedChunk, CompressedContext, StageReport
+from ctxcomp.types import Chunk, ChunkPlan, CompressedChunk, CompressedContext, Plan, StageReport
 
 #: Bumped whenever the payload layout or the key recipe changes; part of every key.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Bodies larger than this many bytes are zlib-compressed.
 DEFAULT_COMPRESS_THRESHOLD = 2048
 _RAW, _ZLIB = b"j", b"z"
@@ -51,7 +51,17 @@ def _chunk_dict(c: CompressedChunk) -> list[Any]:
 
 
 def _stage_list(s: StageReport) -> list[Any]:
-    return [s.name, s.tokens_in, s.tokens_out, s.seconds]
+    return [s.name, s.tokens_in, s.tokens_out, s.seconds, s.limit, s.llm_tokens_in, s.llm_tokens_out,
+            s.llm_cost, s.note]
+
+
+def _plan_dict(plan: Plan | None) -> dict[str, Any] | None:
+    if plan is None:
+        return None
+    return {"planner": plan.planner, "tier": plan.tier, "reason": plan.reason,
+            "limits": list(plan.stage_limits),
+            "chunks": [[c.chunk_id, c.keep, c.quota, c.ratio, c.reason, c.tokens_in, c.utility, c.tokens_kept]
+                       for c in plan.chunks]}
 
 
 def encode(
@@ -72,6 +82,7 @@ def encode(
             "stages": [_stage_list(s) for s in ctx.stages],
             "budget_tokens": ctx.budget_tokens,
             "tokens_approximate": ctx.tokens_approximate,
+            "plan": _plan_dict(ctx.plan),
         },
     }
     raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -133,12 +144,42 @@ def _chunk(value: Any, metadata: Mapping[str, Mapping[str, Any]]) -> CompressedC
     )
 
 
+def _opt_int(value: Any, what: str) -> int | None:
+    return None if value is None else _int(value, what)
+
+
+def _opt_str(value: Any, what: str) -> str | None:
+    return None if value is None else _str(value, what)
+
+
 def _stage(value: Any) -> StageReport:
-    _check(isinstance(value, list) and len(value) == 4, "stage report")
-    name, t_in, t_out, seconds = value
+    _check(isinstance(value, list) and len(value) == 9, "stage report")
+    name, t_in, t_out, seconds, limit, llm_in, llm_out, llm_cost, note = value
     secs = _opt_float(seconds, "stage seconds")
     return StageReport(_str(name, "stage name"), _int(t_in, "stage tokens_in"),
-                       _int(t_out, "stage tokens_out"), secs if secs is not None else 0.0)
+                       _int(t_out, "stage tokens_out"), secs if secs is not None else 0.0,
+                       limit=_opt_int(limit, "stage limit"), llm_tokens_in=_int(llm_in, "stage llm_tokens_in"),
+                       llm_tokens_out=_int(llm_out, "stage llm_tokens_out"),
+                       llm_cost=_opt_float(llm_cost, "stage llm_cost"), note=_opt_str(note, "stage note"))
+
+
+def _chunk_plan(value: Any) -> ChunkPlan:
+    _check(isinstance(value, list) and len(value) == 8, "chunk plan")
+    chunk_id, keep, quota, ratio, reason, t_in, utility, kept = value
+    return ChunkPlan(_str(chunk_id, "plan chunk id"), _bool(keep, "plan keep"), _opt_int(quota, "plan quota"),
+                     _opt_float(ratio, "plan ratio"), _str(reason, "plan reason"), _int(t_in, "plan tokens_in"),
+                     _opt_float(utility, "plan utility"), _opt_int(kept, "plan tokens_kept"))
+
+
+def _plan(value: Any) -> Plan | None:
+    if value is None:
+        return None
+    _check(isinstance(value, dict), "plan")
+    limits, chunks = value.get("limits"), value.get("chunks")
+    _check(isinstance(limits, list) and isinstance(chunks, list), "plan limits/chunks")
+    return Plan(_str(value.get("planner"), "planner"), tuple(_chunk_plan(c) for c in chunks),
+                tuple(_int(x, "stage limit") for x in limits), _opt_str(value.get("tier"), "plan tier"),
+                _str(value.get("reason"), "plan reason"))
 
 
 def _load(data: bytes) -> Any:
@@ -184,5 +225,6 @@ def decode(data: bytes, chunks: Sequence[Chunk] = ()) -> Decoded:
         stages=tuple(_stage(s) for s in raw_stages),
         budget_tokens=None if budget_tokens is None else _int(budget_tokens, "budget_tokens"),
         tokens_approximate=_bool(body.get("tokens_approximate"), "tokens_approximate"),
+        plan=_plan(body.get("plan")),
     )
     return Decoded(ctx, compute_s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
 
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctxcomp.cache.codec import SCHEMA_VERSION, CorruptPayload, decode, encode
-from ctxcomp.types import Chunk, CompressedChunk, CompressedContext, StageReport
+from ctxcomp.types import Chunk, ChunkPlan, CompressedChunk, CompressedContext, Plan, StageReport
 
 
 def _ctx(text: str = "alpha beta", score: float | None = 0.25) -> CompressedContext:
@@ -31,6 +32,18 @@ def test_round_trip_is_exact_and_reattaches_metadata() -> None:
     assert got.context.chunks[0].spans == ((0, 5), (6, 10))
     assert isinstance(got.context.chunks[0].spans[0], tuple)
     assert got.context.chunks[0].metadata == {"url": "https://x"}
+
+
+def test_plan_and_stage_costs_round_trip() -> None:
+    plan = Plan("knapsack", (ChunkPlan("doc-1", True, 3, 2.33, "rank 1 of 2", 7, 0.8, 3),
+                             ChunkPlan("doc-2", False, None, None, "redundant with doc-1", 5, -0.1, None)),
+                (6, 4), tier="mid", reason="greedy")
+    stage = StageReport("summarize", 7, 3, 0.5, limit=4, llm_tokens_in=40, llm_tokens_out=9, llm_cost=None,
+                        note="fallback: extractive")
+    ctx = dataclasses.replace(_ctx(), plan=plan, stages=(stage,))
+    got = decode(encode(ctx, 0.2), []).context
+    assert got.plan == plan
+    assert got.stages == (stage,)
 
 
 def test_small_payload_is_plain_json_and_large_is_zlib() -> None:

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from ctxcomp.cache import keys
+from ctxcomp.cache.codec import SCHEMA_VERSION
 from ctxcomp.pipeline import Pipeline
 from ctxcomp.types import Budget, Chunk
 
@@ -24,7 +25,7 @@ def _pipe(counting):
 
 def test_key_format_and_stability(chunks: list[Chunk], _pipe) -> None:
     key = _key(_pipe(), "q", chunks)
-    assert re.fullmatch(r"ctxcomp:ns:t:1:[0-9a-f]{64}", key)
+    assert re.fullmatch(rf"ctxcomp:ns:t:{SCHEMA_VERSION}:[0-9a-f]{{64}}", key)
     assert _key(_pipe(), "q", list(chunks)) == key  # a new but identical pipeline: same key
 
 

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from ctxcomp.cache import keys
+from ctxcomp.cache.codec import SCHEMA_VERSION
 from ctxcomp.cache.redis_backend import RedisBackend, resolve_url
 from ctxcomp.errors import ConfigError
 from ctxcomp.pipeline import Pipeline
@@ -34,7 +35,7 @@ def test_hit_after_miss_and_exact_reconstruction(redis_cache, counting, chunks: 
     assert comp.calls == 1 and not miss.stages[0].cache_hit and hit.stages[0].cache_hit
     assert hit.chunks == miss.chunks and hit.text == miss.text and hit.cost_after == miss.cost_after
     key = cache.key_for(pipe, "q", chunks, BUDGET).key
-    assert key.startswith(f"ctxcomp:{cache.namespace}:default:1:")
+    assert key.startswith(f"ctxcomp:{cache.namespace}:default:{SCHEMA_VERSION}:")
     assert _raw(cache).get(key)[:1] in (b"j", b"z")
 
 
