@@ -87,45 +87,111 @@ def _fits(chunks: Sequence[Chunk], chosen: list[Unit], counter: TokenCounter, li
     return assembly if assembly.tokens <= limit else None
 
 
+Quotas = Sequence[int | None] | None
+#: The fill pass (spare room after the best units) skips pieces shorter than this many
+#: tokens: a passage's cut-off first words ("manga."), a clause stub, an exclamation.
+#: Measured on NQ dev (benchmarks/results/fill_min_tokens.json): see select_units.
+MIN_FILL_TOKENS = 6
+
+
+def _over_quota(assembly: Assembly, chunks: Sequence[Chunk], quotas: Quotas) -> int | None:
+    """The index of a chunk whose kept text exceeds its quota, if any."""
+    if quotas is None:
+        return None
+    index = {c.id: i for i, c in enumerate(chunks)}
+    for kept in assembly.chunks:
+        i = index[kept.source_id]
+        cap = quotas[i]
+        if cap is not None and kept.tokens_out > cap:
+            return i
+    return None
+
+
 def select_units(
     chunks: Sequence[Chunk],
     units: Sequence[Unit],
     counter: TokenCounter,
     limit: int,
+    quotas: Quotas = None,
+    min_fill_tokens: int = MIN_FILL_TOKENS,
 ) -> Assembly:
     """The best-scored units whose assembled text has at most ``limit`` tokens.
 
     Greedy by score with per-unit token costs, then exact verification of the whole
-    text, then a fill pass over the units that were skipped. If no unit fits at all, the
-    best unit is cut to the longest word prefix that fits (never an empty result when a
-    single word fits).
+    text (dropping the weakest unit while it is over), then a fill pass that spends the
+    spare room on the next-best skipped units of at least ``min_fill_tokens`` tokens, and
+    a last exact check. If no unit fits at all, the best unit is cut to the longest word
+    prefix that fits (never an empty result when a single word fits).
+
+    Args:
+        quotas: per chunk (by index), the most tokens its kept text may hold; None: no caps.
+        min_fill_tokens: the smallest piece the fill pass may add (0: any).
+
+    Token counts are taken once per unit and once per assembly, never per candidate, so
+    thousands of units (words, for token-level pruning) stay fast.
     """
     ranked = sorted(units, key=lambda u: (-u.score, u.chunk, u.span))
     costs = counter.count_many([chunks[u.chunk].text[u.span[0] : u.span[1]] for u in ranked])
+    caps = list(quotas) if quotas is not None else [None] * len(chunks)
+    per_chunk = [0] * len(chunks)
     chosen: list[Unit] = []
-    used = 0
     skipped: list[tuple[Unit, int]] = []
+    used = 0
     for unit, cost in zip(ranked, costs, strict=True):
-        if used + cost + 1 <= limit:  # +1: the separator joining it on
+        cap = caps[unit.chunk]
+        if used + cost + 1 <= limit and (cap is None or per_chunk[unit.chunk] + cost + 1 <= cap + 1):
             chosen.append(unit)
-            used += cost + 1
+            used += cost + 1  # +1: the separator joining it on
+            per_chunk[unit.chunk] += cost + 1
         else:
             skipped.append((unit, cost))
-    assembly = assemble(chunks, chosen, counter)
-    while assembly.tokens > limit and chosen:
-        skipped.append((chosen.pop(), 0))  # chosen is in score order: drop the weakest
-        assembly = assemble(chunks, chosen, counter)
-    for unit, cost in sorted(skipped, key=lambda item: (-item[0].score, item[0].chunk)):
-        if cost and assembly.tokens + cost > limit:
+    assembly = _trim(chunks, chosen, skipped, counter, limit, quotas)
+    used = assembly.tokens
+    per_chunk = _chunk_tokens(assembly, chunks)
+    added = False
+    for unit, cost in sorted(skipped, key=lambda item: (-item[0].score, item[0].chunk, item[0].span)):
+        cap = caps[unit.chunk]
+        if not cost or cost < min_fill_tokens or used + cost + 1 > limit:
             continue
-        trial = _fits(chunks, [*chosen, unit], counter, limit)
-        if trial is not None:
-            chosen.append(unit)
-            assembly = trial
+        if cap is not None and per_chunk[unit.chunk] + cost + 1 > cap:
+            continue
+        chosen.append(unit)
+        used += cost + 1
+        per_chunk[unit.chunk] += cost + 1
+        added = True
+    if added:
+        assembly = _trim(chunks, chosen, [], counter, limit, quotas)
     if not chosen and ranked:
-        partial = longest_prefix(chunks, ranked[0], counter, limit)
+        partial = longest_prefix(chunks, ranked[0], counter, min(limit, caps[ranked[0].chunk] or limit))
         if partial is not None:
             return assemble(chunks, [partial], counter)
+    return assembly
+
+
+def _chunk_tokens(assembly: Assembly, chunks: Sequence[Chunk]) -> list[int]:
+    index = {c.id: i for i, c in enumerate(chunks)}
+    out = [0] * len(chunks)
+    for kept in assembly.chunks:
+        out[index[kept.source_id]] = kept.tokens_out
+    return out
+
+
+def _trim(
+    chunks: Sequence[Chunk], chosen: list[Unit], skipped: list[tuple[Unit, int]],
+    counter: TokenCounter, limit: int, quotas: Quotas,
+) -> Assembly:
+    """Assemble ``chosen`` exactly; drop the weakest unit (of an over-quota chunk first)
+    while the text is over ``limit`` or a chunk over its quota. ``chosen`` is in score
+    order (greedy, then fill) and is trimmed in place; dropped units go to ``skipped``."""
+    assembly = assemble(chunks, chosen, counter)
+    while chosen:
+        over = _over_quota(assembly, chunks, quotas)
+        if over is None and assembly.tokens <= limit:
+            break
+        candidates = [i for i, u in enumerate(chosen) if over is None or u.chunk == over]
+        victim = min(candidates, key=lambda i: (chosen[i].score, -i))
+        skipped.append((chosen.pop(victim), 0))
+        assembly = assemble(chunks, chosen, counter)
     return assembly
 
 

@@ -2,9 +2,12 @@
 
 A spec looks like::
 
-    stages:
-      - embedding                   # a registry name
-      - name: truncate              # or a name with settings
+    stages:                         # coarse to fine
+      - name: embedding             # a registry name with settings;
+        unit: chunk
+        ratio: 2                    # this stage's own reduction (or max_tokens: N)
+      - gemfilter                   # or just a name
+    planner: knapsack               # or {name: knapsack, utility: embedding, ...}; default geometric
     budget:
       max_tokens: 500               # or ratio: 4
       model: gpt-4o-mini
@@ -36,7 +39,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_TOP_KEYS = {"stages", "budget", "tenant", "cache"}
+_TOP_KEYS = {"stages", "budget", "tenant", "cache", "planner", "name"}
 
 
 @dataclass(frozen=True)
@@ -47,11 +50,14 @@ class PipelineSpec:
     budget: Budget | None = None
     tenant: str = "default"
     cache: Mapping[str, Any] | None = field(default=None)
+    planner: Any = None
+    name: str | None = None
 
     def build(self, **overrides: Any) -> Pipeline:
         from ctxcomp.pipeline import Pipeline
 
-        kwargs: dict[str, Any] = {"budget": self.budget, "tenant": self.tenant}
+        kwargs: dict[str, Any] = {"budget": self.budget, "tenant": self.tenant, "planner": self.planner,
+                                  "name": self.name}
         if self.cache is not None:
             kwargs["cache"] = _build_cache(self.cache)
         kwargs.update(overrides)
@@ -113,4 +119,10 @@ def load_spec(spec: Mapping[str, Any] | str | Path) -> PipelineSpec:
     cache = data.get("cache")
     if cache is not None and not isinstance(cache, Mapping):
         raise ConfigError("'cache' must be a mapping of cache settings")
-    return PipelineSpec(tuple(stages), budget, tenant, cache)
+    planner = data.get("planner")
+    if planner is not None and not isinstance(planner, (str, Mapping)):
+        raise ConfigError("'planner' must be a planner name or a mapping with a 'name'")
+    name = data.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ConfigError("'name' must be a non-empty string")
+    return PipelineSpec(tuple(stages), budget, tenant, cache, planner, name)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ctxcomp.errors import BudgetError, InputError
+from ctxcomp.errors import BudgetError, ConfigError, InputError
 
 Span = tuple[int, int]
 
@@ -78,7 +78,7 @@ class Budget:
     max_tokens: int | None = None
     ratio: float | None = None
     model: str = DEFAULT_MODEL
-    quotas: tuple[tuple[str, int], ...] = ()
+    quotas: Mapping[str, int] | tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "quotas", _check_quotas(self.quotas))
@@ -99,7 +99,7 @@ class Budget:
 
     def quota(self, chunk_id: str) -> int | None:
         """The token cap of chunk ``chunk_id`` (None: no cap of its own)."""
-        return dict(self.quotas).get(chunk_id)
+        return dict(self.quotas).get(chunk_id)  # normalized to sorted pairs in __post_init__
 
     def limit(self, tokens_in: int) -> int:
         """The token limit for an input of ``tokens_in`` tokens (at least 1)."""
@@ -183,6 +183,37 @@ class StageReport:
     llm_tokens_out: int = 0
     llm_cost: float | None = 0.0
     note: str | None = None
+
+
+@dataclass(frozen=True)
+class StageTarget:
+    """A stage as a planner sees it: its name and the limit its spec asked for, if any.
+
+    Attributes:
+        name: the stage's name.
+        ratio: the stage's own reduction of what it reads (>= 1), e.g. 2 halves its input.
+        max_tokens: the stage's own cap on what it keeps.
+
+    Raises:
+        ConfigError: both given, a ratio below 1, or a cap that is not a positive int.
+    """
+
+    name: str
+    ratio: float | None = None
+    max_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.ratio is not None and self.max_tokens is not None:
+            raise ConfigError(f"stage {self.name!r}: give ratio or max_tokens, not both")
+        if self.ratio is not None and (
+            isinstance(self.ratio, bool) or not isinstance(self.ratio, (int, float))
+            or not math.isfinite(self.ratio) or self.ratio < 1
+        ):
+            raise ConfigError(f"stage {self.name!r}: ratio must be a number >= 1, got {self.ratio!r}")
+        if self.max_tokens is not None and (
+            isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1
+        ):
+            raise ConfigError(f"stage {self.name!r}: max_tokens must be an int >= 1, got {self.max_tokens!r}")
 
 
 @dataclass(frozen=True)

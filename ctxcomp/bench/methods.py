@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ctxcomp.assembly import Assembly, Unit, assemble, select_units
+from ctxcomp.assembly import Assembly, Quotas, Unit, assemble, select_units
 from ctxcomp.compressors.base import BaseCompressor
 from ctxcomp.errors import ConfigError, UnknownNameError
 from ctxcomp.protocols import Compressor
@@ -111,7 +111,9 @@ class NoCompression(BaseCompressor):
         huge = Budget(max_tokens=2**31 - 1, model=budget.model)
         return super().compress(query, chunks, huge)
 
-    def _propose(self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter) -> Assembly:
+    def _propose(
+        self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter, quotas: Quotas = None
+    ) -> Assembly:
         raise AssertionError("unreachable: the whole input always fits")
 
 
@@ -132,13 +134,15 @@ class RandomSentences(BaseCompressor):
     def config(self) -> dict[str, Any]:
         return {"seed": self.seed}
 
-    def _propose(self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter) -> Assembly:
+    def _propose(
+        self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter, quotas: Quotas = None
+    ) -> Assembly:
         key = hashlib.sha256("\x1f".join([str(self.seed), query, *(c.id for c in chunks)]).encode()).digest()
         rng = random.Random(key)
         units = [Unit(i, span, rng.random()) for i, c in enumerate(chunks) for span in split_sentences(c.text)]
         if not units:
             return assemble(chunks, [], counter)
-        return select_units(chunks, units, counter, limit)
+        return select_units(chunks, units, counter, limit, quotas)
 
 
 class CompressorMethod:
@@ -205,7 +209,7 @@ def build_method(spec: str, options: dict[str, Any] | None = None) -> Method:
         except TypeError as exc:
             raise ConfigError(f"bad settings for {name}: {exc}") from exc
     try:
-        compressor = registry.create(name, **settings)
+        compressor = registry.compressors.create(name, **settings)
     except UnknownNameError:
         raise UnknownNameError("method", name, known_methods()) from None
     return CompressorMethod(spec, compressor, settings)
@@ -215,4 +219,4 @@ def known_methods() -> list[str]:
     """Every method name ``build_method`` accepts."""
     from ctxcomp import registry
 
-    return sorted({"none", "random", *PEERS, *registry.known_names()})
+    return sorted({"none", "random", *PEERS, *registry.compressors.known_names()})

@@ -173,6 +173,22 @@ class ContextCache:
         return [keys.index_key(self.namespace, cid) for cid in rk.chunk_ids]
 
     # -- sync path ------------------------------------------------------------------------
+    def peek(
+        self, pipeline: Any, query: str, chunks: Sequence[Chunk], budget: Budget, *, tenant: str = "default"
+    ) -> CompressedContext | None:
+        """The cached context for this request, if one is stored; never computes.
+
+        A hit is counted (and marked in the stage reports); a miss is not, since the
+        caller's :meth:`get_or_compute` that follows counts it. Batches use this to find
+        the requests they must compute.
+        """
+        rk = self.key_for(pipeline, query, chunks, budget, tenant=tenant)
+        data = self._safe("get", lambda: self.backend.get(rk.key))
+        found = self._decode(data, chunks)
+        if found is None and self._sem is not None and data is not _FAILED:
+            found = self._sem.lookup(rk, query, chunks, tenant)
+        return self._hit(found)[0] if found is not None else None
+
     def get_or_compute(
         self,
         pipeline: Any,

@@ -54,12 +54,9 @@ def chunk_fingerprint(chunks: Sequence[Chunk]) -> list[list[Any]]:
 
 
 def pipeline_fingerprint(pipeline: Any) -> dict[str, Any]:
-    """The pipeline's config digest and every stage's model revisions."""
-    revisions: list[list[str]] = []
-    for stage in getattr(pipeline, "stages", ()):
-        method = getattr(stage, "model_revisions", None)
-        if callable(method):
-            revisions.extend([stage.name, r.name, r.revision] for r in method())
+    """The pipeline's config digest (planner, stages and their targets) and the model
+    revisions of its planner and stages."""
+    revisions = [[r.name, r.revision] for r in pipeline.model_revisions()]
     return {"config": pipeline.config_digest(), "models": revisions}
 
 

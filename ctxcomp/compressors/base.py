@@ -10,7 +10,9 @@ batch form. Subclasses implement one hook, :meth:`BaseCompressor._propose`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import inspect
 import json
 import logging
 import threading
@@ -20,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ctxcomp.assembly import Assembly, assemble, make_context, whole_units
+from ctxcomp.assembly import Assembly, Quotas, assemble, make_context, whole_units
 from ctxcomp.errors import InputError
 from ctxcomp.inputs import ChunkLike, check_query, coerce_chunks, input_tokens
 from ctxcomp.tokens import TokenCounter, get_counter
@@ -55,9 +57,16 @@ class BaseCompressor(ABC):
     # -- hooks -------------------------------------------------------------------------
     @abstractmethod
     def _propose(
-        self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter
+        self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter,
+        quotas: Quotas = None,
     ) -> Assembly:
-        """Choose what to keep of ``chunks`` within ``limit`` tokens (input exceeds it)."""
+        """Choose what to keep of ``chunks`` within ``limit`` tokens (input exceeds it).
+
+        ``quotas`` (one entry per chunk, None for no cap) are per-chunk token caps from
+        the budget; :func:`~ctxcomp.assembly.select_units` honours them. A subclass whose
+        ``_propose`` takes no ``quotas`` argument still works: it ignores them, and its
+        output still meets ``limit``.
+        """
 
     def _setup(self) -> None:  # noqa: B027  (optional hook, not abstract)
         """Load weights; called once, on first use."""
@@ -105,13 +114,21 @@ class BaseCompressor(ABC):
         started = time.perf_counter()
         tokens_in = input_tokens(items, counter)
         limit = budget.limit(tokens_in)
-        if tokens_in <= limit:
+        quotas = chunk_quotas(items, budget, counter)
+        if tokens_in <= limit and quotas is None:
             assembly = assemble(items, whole_units(items), counter)
         else:
             self.setup()
-            assembly = self._propose(query, items, limit, counter)
-        report = StageReport(self.name, tokens_in, assembly.tokens, time.perf_counter() - started)
+            assembly = self._call_propose(query, items, limit, counter, quotas)
+        report = StageReport(self.name, tokens_in, assembly.tokens, time.perf_counter() - started, limit=limit)
         return make_context(items, assembly, tokens_in, budget, limit, counter, (report,))
+
+    def _call_propose(
+        self, query: str, items: Sequence[Chunk], limit: int, counter: TokenCounter, quotas: Quotas
+    ) -> Assembly:
+        if quotas is not None and _takes_quotas(type(self)):
+            return self._propose(query, items, limit, counter, quotas=quotas)
+        return self._propose(query, items, limit, counter)
 
     async def acompress(
         self, query: str, chunks: Sequence[ChunkLike], budget: Budget
@@ -120,8 +137,39 @@ class BaseCompressor(ABC):
         return await asyncio.to_thread(self.compress, query, chunks, budget)
 
     def compress_batch(
-        self, requests: Sequence[tuple[str, Sequence[ChunkLike]]], budget: Budget
+        self, requests: Sequence[tuple[str, Sequence[ChunkLike]]], budget: Budget | Sequence[Budget]
     ) -> list[CompressedContext]:
-        """Compress several (query, chunks) pairs; subclasses may batch model calls."""
-        return [self.compress(q, c, budget) for q, c in requests]
+        """Compress several (query, chunks) pairs under one budget or one each;
+        subclasses may batch model calls."""
+        return [self.compress(q, c, b) for (q, c), b in zip(requests, per_request(budget, len(requests)), strict=True)]
+
+
+def per_request(budget: Budget | Sequence[Budget], n: int) -> list[Budget]:
+    """One budget per request from a shared budget or a list of them.
+
+    Raises:
+        InputError: a list of the wrong length, or something that is not a Budget.
+    """
+    budgets = [budget] * n if isinstance(budget, Budget) else list(budget)
+    if len(budgets) != n:
+        raise InputError(f"got {len(budgets)} budgets for {n} requests; give one, or one per request")
+    for b in budgets:
+        if not isinstance(b, Budget):
+            raise InputError(f"budget must be a Budget, got {type(b).__name__}")
+    return budgets
+
+
+def chunk_quotas(items: Sequence[Chunk], budget: Budget, counter: TokenCounter) -> Quotas:
+    """Per-chunk caps (by chunk index) from ``budget.quotas``; None when no chunk of
+    ``items`` has a cap it exceeds (then quotas cannot change the result)."""
+    if not budget.quotas:
+        return None
+    caps = [budget.quota(c.id) for c in items]
+    binding = [q is not None and counter.count(c.text) > q for c, q in zip(items, caps, strict=True)]
+    return caps if any(binding) else None
+
+
+@functools.cache
+def _takes_quotas(cls: type[BaseCompressor]) -> bool:
+    return "quotas" in inspect.signature(cls._propose).parameters
 

@@ -48,8 +48,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ctxcomp.assembly import Assembly, Unit, assemble, make_context, select_units, whole_units
-from ctxcomp.compressors.base import BaseCompressor, ModelRevision
+from ctxcomp.assembly import Assembly, Quotas, Unit, assemble, make_context, select_units, whole_units
+from ctxcomp.compressors.base import BaseCompressor, ModelRevision, chunk_quotas, per_request
 from ctxcomp.compressors.early_layer_prompt import Prompt, build_prompt, overhead_tokens, plan_windows
 from ctxcomp.compressors.early_layer_scoring import (
     LinearScorer,
@@ -428,47 +428,49 @@ class EarlyLayerFilter(BaseCompressor):
                                        {key: {layer: v[..., keep] for layer, v in per.items()}
                                         for key, per in scores.items()}))
 
-    def _select(self, req: _Request, limit: int, counter: TokenCounter) -> Assembly:
+    def _select(self, req: _Request, limit: int, counter: TokenCounter, quotas: Quotas = None) -> Assembly:
         units = self._units(req.chunks)
         scores = self._unit_scores(req, units)
         scored = [Unit(u.chunk, u.span, float(v)) for u, v in zip(units, scores, strict=True)]
-        return select_units(req.chunks, scored, counter, limit)
+        return select_units(req.chunks, scored, counter, limit, quotas)
 
-    def _propose(self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter) -> Assembly:
+    def _propose(
+        self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter, quotas: Quotas = None
+    ) -> Assembly:
         req = _Request(query, list(chunks))
         self._score_requests([req])
-        return self._select(req, limit, counter)
+        return self._select(req, limit, counter, quotas)
 
     # -- batches -------------------------------------------------------------------------
     def compress_batch(
-        self, requests: Sequence[tuple[str, Sequence[ChunkLike]]], budget: Budget
+        self, requests: Sequence[tuple[str, Sequence[ChunkLike]]], budget: Budget | Sequence[Budget]
     ) -> list[CompressedContext]:
         """Compress many (query, chunks) pairs, sharing forward passes across them.
 
         Same results as calling :meth:`compress` on each (padding does not change scores);
         faster on accelerators, about the same on CPU.
         """
-        if not isinstance(budget, Budget):
-            raise InputError(f"budget must be a Budget, got {type(budget).__name__}")
-        counter = get_counter(budget.model)
+        budgets = per_request(budget, len(requests))
         started = time.perf_counter()
         prepared = []
-        for query, chunks in requests:
+        for (query, chunks), b in zip(requests, budgets, strict=True):
+            counter = get_counter(b.model)
             items = coerce_chunks(chunks)
             tokens_in = input_tokens(items, counter)
-            prepared.append((check_query(query, True), items, tokens_in, budget.limit(tokens_in)))
-        todo = [_Request(q, items) for q, items, n, limit in prepared if n > limit]
+            quotas = chunk_quotas(items, b, counter)
+            prepared.append((check_query(query, True), items, tokens_in, b.limit(tokens_in), quotas, b, counter))
+        todo = [_Request(q, items) for q, items, n, limit, quotas, _, _ in prepared if n > limit or quotas]
         if todo:
             self.setup()
             self._score_requests(todo)
         seconds = (time.perf_counter() - started) / max(len(prepared), 1)
         out: list[CompressedContext] = []
         pending = iter(todo)
-        for _query, items, tokens_in, limit in prepared:
-            if tokens_in <= limit:
+        for _query, items, tokens_in, limit, quotas, b, counter in prepared:
+            if tokens_in <= limit and not quotas:
                 assembly = assemble(items, whole_units(items), counter)
             else:
-                assembly = self._select(next(pending), limit, counter)
-            report = StageReport(self.name, tokens_in, assembly.tokens, seconds)
-            out.append(make_context(items, assembly, tokens_in, budget, limit, counter, (report,)))
+                assembly = self._select(next(pending), limit, counter, quotas)
+            report = StageReport(self.name, tokens_in, assembly.tokens, seconds, limit=limit)
+            out.append(make_context(items, assembly, tokens_in, b, limit, counter, (report,)))
         return out

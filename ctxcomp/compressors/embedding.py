@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ctxcomp.assembly import Assembly, Unit, select_units
+from ctxcomp.assembly import Assembly, Quotas, Unit, select_units
 from ctxcomp.compressors.base import BaseCompressor, ModelRevision
 from ctxcomp.errors import ConfigError
 from ctxcomp.models.sentence import DEFAULT_EMBEDDING_MODEL, LoadedEncoder, load_encoder, resolve
@@ -162,9 +162,9 @@ class EmbeddingCompressor(BaseCompressor):
         return scored, unit_vecs
 
     def _propose(
-        self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter
+        self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter, quotas: Quotas = None
     ) -> Assembly:
         units, vectors = self.score_units(query, chunks)
         order = sorted(range(len(units)), key=lambda i: -units[i].score)
         keep = drop_near_duplicates(order, vectors, self.settings.dedup_threshold)
-        return select_units(chunks, [units[i] for i in keep], counter, limit)
+        return select_units(chunks, [units[i] for i in keep], counter, limit, quotas)

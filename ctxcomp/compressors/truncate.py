@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ctxcomp.assembly import Assembly, Unit, assemble, longest_prefix
+from ctxcomp.assembly import Assembly, Quotas, Unit, assemble, longest_prefix
 from ctxcomp.compressors.base import BaseCompressor
 from ctxcomp.tokens import TokenCounter
 from ctxcomp.types import Chunk
@@ -25,7 +25,7 @@ class TruncateCompressor(BaseCompressor):
     requires_query = False
 
     def _propose(
-        self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter
+        self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter, quotas: Quotas = None
     ) -> Assembly:
         kept: list[Unit] = []
         for index, chunk in enumerate(chunks):
@@ -33,6 +33,12 @@ class TruncateCompressor(BaseCompressor):
                 continue
             # Scores fall with position, so any trimming removes the tail first.
             unit = Unit(index, (0, len(chunk.text)), score=-float(index))
+            cap = quotas[index] if quotas is not None else None
+            if cap is not None and counter.count(chunk.text) > cap:
+                cut = longest_prefix([chunk], Unit(0, unit.span), counter, cap) if cap else None
+                if cut is None:
+                    continue
+                unit = Unit(index, cut.span, unit.score)
             if assemble(chunks, [*kept, unit], counter).tokens <= limit:
                 kept.append(unit)
                 continue

@@ -111,7 +111,7 @@ def test_a_failed_leader_does_not_strand_waiters(counting, chunks: list[Chunk]) 
     pipe = Pipeline([counting()], BUDGET, cache=cache)
     with pytest.raises(ZeroDivisionError):
         cache.get_or_compute(pipe, "q", chunks, BUDGET, lambda: 1 / 0)  # type: ignore[arg-type,return-value]
-    ctx, hit = cache.get_or_compute(pipe, "q", chunks, BUDGET, lambda: pipe._run("q", chunks, BUDGET))
+    ctx, hit = cache.get_or_compute(pipe, "q", chunks, BUDGET, lambda: pipe.compute("q", chunks, BUDGET))
     assert not hit and ctx.tokens_out <= 20
 
 

@@ -134,7 +134,7 @@ def test_unreachable_redis_costs_little_once_the_breaker_is_open(counting, chunk
     before = cache.stats()
     assert before.errors == 2 and before.bypassed == 3  # two failures opened it: later gets are skipped
     started = time.perf_counter()
-    hit, _ = cache.get_or_compute(pipe, "q", chunks, BUDGET, lambda: pipe._run("q", chunks, BUDGET))
+    hit, _ = cache.get_or_compute(pipe, "q", chunks, BUDGET, lambda: pipe.compute("q", chunks, BUDGET))
     after = cache.stats()
     assert after.errors == 2 and after.bypassed == before.bypassed + 1  # the get; then no other call
     assert time.perf_counter() - started < 1.0 and hit.tokens_out <= BUDGET.max_tokens
