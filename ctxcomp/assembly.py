@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from ctxcomp.pricing import prompt_costs
-from ctxcomp.text import word_spans
+from ctxcomp.text import title_of, word_spans
 from ctxcomp.tokens import TokenCounter
 from ctxcomp.types import (
     CHUNK_SEPARATOR,
@@ -88,10 +89,82 @@ def _fits(chunks: Sequence[Chunk], chosen: list[Unit], counter: TokenCounter, li
 
 
 Quotas = Sequence[int | None] | None
-#: The fill pass (spare room after the best units) skips pieces shorter than this many
-#: tokens: a passage's cut-off first words ("manga."), a clause stub, an exclamation.
-#: Measured on NQ dev (benchmarks/results/fill_min_tokens.json): see select_units.
-MIN_FILL_TOKENS = 6
+FragmentPolicy = Literal["fill", "merge", "keep"]
+#: A unit with fewer tokens than this (not counting its chunk's title line) is a fragment:
+#: a passage's cut-off first words ("manga."), a trailing stub ("Both versions of the"),
+#: an exclamation ("Break!"). :func:`select_units` never spends spare room on one; it is
+#: kept only when it ranks among the best units itself. Measured on NQ and MuSiQue dev:
+#: benchmarks/results/fragments.json.
+MIN_UNIT_TOKENS = 8
+
+
+def _own_start(chunk: Chunk, span: Span) -> int:
+    """Where the unit's own text starts: after the chunk's title line if it opens the unit."""
+    title = title_of(chunk.text)
+    start = span[0]
+    if title is not None and start == 0 and chunk.text.startswith(title):
+        start = len(title)
+    return start
+
+
+_TERMINAL = frozenset(".!?\u2026\u3002\uff01\uff1f\"'\u201d\u2019)]")
+
+
+def _cut_off(text: str, span: Span) -> bool:
+    """True when ``span`` runs to the end of ``text`` without ending a sentence, as the
+    last words of a passage that retrieval cut mid-sentence do."""
+    return not text[span[1] :].strip() and text[span[0] : span[1]].rstrip()[-1:] not in _TERMINAL
+
+
+def _gap_is_space(text: str, a: Span, b: Span) -> bool:
+    return a[1] <= b[0] and not text[a[1] : b[0]].strip()
+
+
+def fragment_flags(
+    chunks: Sequence[Chunk], units: Sequence[Unit], counter: TokenCounter, min_tokens: int = MIN_UNIT_TOKENS
+) -> list[bool]:
+    """For each unit, whether it is a fragment: fewer than ``min_tokens`` tokens of its own
+    text (its chunk's title line not counted), or the cut-off end of a passage that stops
+    mid-sentence (when the passage has other units). ``min_tokens <= 0``: none is."""
+    if min_tokens <= 0 or not units:
+        return [False] * len(units)
+    sizes = counter.count_many([chunks[u.chunk].text[_own_start(chunks[u.chunk], u.span) : u.span[1]] for u in units])
+    per_chunk: dict[int, int] = {}
+    for unit in units:
+        per_chunk[unit.chunk] = per_chunk.get(unit.chunk, 0) + 1
+    return [size < min_tokens or (per_chunk[u.chunk] > 1 and _cut_off(chunks[u.chunk].text, u.span))
+            for u, size in zip(units, sizes, strict=True)]
+
+
+def merge_fragments(chunks: Sequence[Chunk], units: Sequence[Unit], flags: Sequence[bool]) -> list[Unit]:
+    """``units`` with every fragment (``flags``) joined to an adjacent unit of the same
+    chunk: the previous one when only whitespace separates them, else the next. The joined
+    unit spans both and keeps the higher score. A fragment with no adjacent unit stays as
+    it is. Units of one chunk must not overlap."""
+    by_chunk: dict[int, list[tuple[Unit, bool]]] = {}
+    for unit, flag in zip(units, flags, strict=True):
+        by_chunk.setdefault(unit.chunk, []).append((unit, flag))
+    out: list[Unit] = []
+    for index, group in by_chunk.items():
+        text = chunks[index].text
+        merged: list[Unit] = []
+        pending: Unit | None = None  # a fragment waiting to join the next unit
+        for unit, flag in sorted(group, key=lambda item: item[0].span):
+            if pending is not None:
+                unit = Unit(index, (pending.span[0], unit.span[1]), max(pending.score, unit.score))
+                pending = None
+            elif flag:
+                if merged and _gap_is_space(text, merged[-1].span, unit.span):
+                    prev = merged.pop()
+                    unit = Unit(index, (prev.span[0], unit.span[1]), max(prev.score, unit.score))
+                else:
+                    pending = unit
+                    continue
+            merged.append(unit)
+        if pending is not None:
+            merged.append(pending)
+        out.extend(merged)
+    return out
 
 
 def _over_quota(assembly: Assembly, chunks: Sequence[Chunk], quotas: Quotas) -> int | None:
@@ -113,23 +186,32 @@ def select_units(
     counter: TokenCounter,
     limit: int,
     quotas: Quotas = None,
-    min_fill_tokens: int = MIN_FILL_TOKENS,
+    min_unit_tokens: int = MIN_UNIT_TOKENS,
+    fragments: FragmentPolicy = "fill",
 ) -> Assembly:
     """The best-scored units whose assembled text has at most ``limit`` tokens.
 
-    Greedy by score with per-unit token costs, then exact verification of the whole
-    text (dropping the weakest unit while it is over), then a fill pass that spends the
-    spare room on the next-best skipped units of at least ``min_fill_tokens`` tokens, and
-    a last exact check. If no unit fits at all, the best unit is cut to the longest word
-    prefix that fits (never an empty result when a single word fits).
+    Fragments are first joined to their neighbours (:func:`merge_fragments`). Then greedy
+    by score with per-unit token costs, exact verification of the whole text (dropping
+    the weakest unit while it is over), a fill pass that spends the spare room on the
+    next-best skipped units, and a last exact check. If no unit fits at all, the best
+    unit is cut to the longest word prefix that fits (never an empty result when a
+    single word fits).
 
     Args:
         quotas: per chunk (by index), the most tokens its kept text may hold; None: no caps.
-        min_fill_tokens: the smallest piece the fill pass may add (0: any).
+        min_unit_tokens: units with fewer tokens are fragments (0: no unit is).
+        fragments: ``"fill"`` (default): a fragment is kept only on its own merit, never to
+            fill spare room; ``"merge"``: fragments are joined to a neighbour first;
+            ``"keep"``: fragments are treated like any unit.
 
     Token counts are taken once per unit and once per assembly, never per candidate, so
     thousands of units (words, for token-level pruning) stay fast.
     """
+    flags = fragment_flags(chunks, units, counter, min_unit_tokens) if fragments != "keep" else [False] * len(units)
+    if fragments == "merge":
+        units, flags = merge_fragments(chunks, units, flags), []
+    small = {(u.chunk, u.span) for u, f in zip(units, flags, strict=False) if f}
     ranked = sorted(units, key=lambda u: (-u.score, u.chunk, u.span))
     costs = counter.count_many([chunks[u.chunk].text[u.span[0] : u.span[1]] for u in ranked])
     caps = list(quotas) if quotas is not None else [None] * len(chunks)
@@ -151,7 +233,7 @@ def select_units(
     added = False
     for unit, cost in sorted(skipped, key=lambda item: (-item[0].score, item[0].chunk, item[0].span)):
         cap = caps[unit.chunk]
-        if not cost or cost < min_fill_tokens or used + cost + 1 > limit:
+        if not cost or used + cost + 1 > limit or (unit.chunk, unit.span) in small:
             continue
         if cap is not None and per_chunk[unit.chunk] + cost + 1 > cap:
             continue
