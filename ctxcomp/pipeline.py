@@ -131,7 +131,8 @@ class Pipeline:
             )
         else:
             ctx, hit = self._run(query, items, budget), False
-        self.ledger.record(ctx, tenant=tenant, seconds=time.perf_counter() - started, cache_hit=hit)
+        self.ledger.record(ctx, tenant=tenant, seconds=time.perf_counter() - started, cache_hit=hit,
+                           pipeline=self.config_digest())
         return ctx
 
     async def acompress(
@@ -151,7 +152,8 @@ class Pipeline:
         ctx, hit = await self.cache.aget_or_compute(
             self, query, items, budget, lambda: asyncio.to_thread(self._run, query, items, budget), tenant=tenant
         )
-        self.ledger.record(ctx, tenant=tenant, seconds=time.perf_counter() - started, cache_hit=hit)
+        self.ledger.record(ctx, tenant=tenant, seconds=time.perf_counter() - started, cache_hit=hit,
+                           pipeline=self.config_digest())
         return ctx
 
     def _prepare(
