@@ -101,6 +101,9 @@ class LedgerReader:
         except OSError as exc:
             raise InputError(f"cannot read ledger {self.path}: {exc}") from exc
         with fh:
+            size = fh.seek(0, 2)
+            if size < self._offset:  # the file was truncated or replaced (log rotation)
+                self._offset = self._line = 0
             fh.seek(self._offset)
             for raw in fh:
                 if not raw.endswith(b"\n"):
@@ -120,7 +123,8 @@ class LedgerReader:
         try:
             record = from_row(json.loads(raw))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            what = "truncated last line" if truncated else f"not JSON ({exc.msg})"
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else exc.reason
+            what = "truncated last line" if truncated else f"not JSON ({reason})"
             self._problem(f"{self.path}:{self._line}: {what}, skipped")
             return
         except InputError as exc:
