@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from ctxcomp.reporting.aggregate import Percentiles, Report
@@ -71,7 +72,7 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], total: tuple[str, ...] | None = None,
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], total: tuple[str, ...] | None = None,
            flagged: set[int] | None = None) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = []

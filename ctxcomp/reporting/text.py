@@ -4,6 +4,7 @@ summary (``ctxcomp report``). An unknown price prints as ``unknown``, never as $
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from ctxcomp.reporting.aggregate import Percentiles, Report
@@ -86,7 +87,7 @@ def top_groups(groups: dict[str, LedgerTotals], limit: int = MAX_ROWS) -> list[t
     return sorted(groups.items(), key=lambda kv: (-kv[1].tokens_saved, kv[0]))[:limit]
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     fmt = [f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths)]
     return ["  ".join(f.format(c) for f, c in zip(fmt, row, strict=True)).rstrip() for row in [header, *rows]]

@@ -12,7 +12,9 @@ the prompt it sent (``expected_input_tokens``), the usage audit
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ctxcomp.errors import InputError, UnknownModelError
 from ctxcomp.pricing import cost, prompt_costs
@@ -108,3 +110,49 @@ def make_usage(model: str, input_tokens: int, output_tokens: int, cached_tokens:
     return LLMUsage(model, input_tokens, output_tokens, cached_tokens, usd, run_id,
                     time.time() if timestamp is None else timestamp, tenant, provider,
                     expected_input_tokens, expected_approximate)
+
+
+_INPUT_KEYS = ("prompt_tokens", "input_tokens", "prompt_eval_count")
+_OUTPUT_KEYS = ("completion_tokens", "output_tokens", "eval_count")
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+
+
+def _first_int(obj: Any, keys: tuple[str, ...]) -> int | None:
+    for key in keys:
+        value = _get(obj, key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def parse_provider_usage(*candidates: Any) -> tuple[int, int, int] | None:
+    """``(input, output, cached input)`` tokens from a provider's usage report, or None.
+
+    Reads the shapes the common APIs return, as dicts or SDK objects: OpenAI
+    (``usage.prompt_tokens``, ``completion_tokens``, ``prompt_tokens_details.cached_tokens``),
+    Anthropic (``usage.input_tokens``, ``output_tokens``, ``cache_read_input_tokens``) and
+    Ollama (``prompt_eval_count``, ``eval_count``). Each candidate may be the response
+    itself or its ``usage``; the first that carries counts wins.
+
+    Example:
+        >>> parse_provider_usage({"usage": {"prompt_tokens": 12, "completion_tokens": 3}})
+        (12, 3, 0)
+    """
+    for candidate in candidates:
+        if candidate is None:
+            continue
+        for obj in (_get(candidate, "usage"), candidate):
+            if obj is None:
+                continue
+            tokens_in = _first_int(obj, _INPUT_KEYS)
+            if tokens_in is None:
+                continue
+            tokens_out = _first_int(obj, _OUTPUT_KEYS) or 0
+            details = _get(obj, "prompt_tokens_details")
+            cached = (_first_int(details, ("cached_tokens",)) if details is not None else None) \
+                or _first_int(obj, ("cache_read_input_tokens",)) or 0
+            return tokens_in, tokens_out, cached
+    return None

@@ -13,9 +13,9 @@ from ctxcomp.reporting.tracing import SPAN_COMPRESS, OtelTracing
 from ctxcomp.types import Budget
 
 pytest.importorskip("opentelemetry.sdk")
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 CHUNKS = [f"Passage {i} talks about topic {i} at some length, with several more words." for i in range(12)]
 
