@@ -226,10 +226,11 @@ class ReportBuilder:
             self._usage.add(record)
             self._audit.add(record)
             return
-        self._total.add(record)
+        cost = record.compressor_cost()
+        self._total.add(record, cost)
         keys = {"model": record.model, "tenant": record.tenant, "pipeline": record.pipeline or "(none)"}
         for dim, name in keys.items():
-            self._groups[dim].get((name,)).add(record)
+            self._groups[dim].get((name,)).add(record, cost)
             self._latency_by[dim].get((name,)).append(record.seconds)
         self._latency["all"].append(record.seconds)
         self._latency["cache hits" if record.cache_hit else "cache misses"].append(record.seconds)

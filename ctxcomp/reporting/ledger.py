@@ -143,9 +143,10 @@ class Ledger:
     def add(self, record: CompressionRecord) -> CompressionRecord:
         """Account a prebuilt compression record (see :meth:`CompressionRecord.from_counts`)."""
         key = (record.model, record.tenant, record.pipeline)
+        cost = record.compressor_cost()
         with self._lock:
-            self._total.add(record)
-            self._groups.get(key).add(record)
+            self._total.add(record, cost)
+            self._groups.get(key).add(record, cost)
         self._publish(record, lambda o: o.on_compression(record))
         return record
 

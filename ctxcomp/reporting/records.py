@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from ctxcomp.errors import InputError
@@ -86,32 +86,40 @@ class CompressionRecord:
             return math.inf if self.tokens_in else 1.0
         return self.tokens_in / self.tokens_out
 
+    def compressor_cost(self) -> tuple[int, int, float | None, float]:
+        """``(llm_tokens_in, llm_tokens_out, llm_cost, compressor_seconds)`` in one pass
+        over the stages (all zero on a cache hit; llm_cost None when a price is unknown)."""
+        if self.cache_hit:
+            return 0, 0, 0.0, 0.0
+        tokens_in = tokens_out = 0
+        usd: float | None = 0.0
+        spent = 0.0
+        for stage in self.stages:
+            tokens_in += stage.llm_tokens_in
+            tokens_out += stage.llm_tokens_out
+            spent += stage.seconds
+            usd = None if usd is None or stage.llm_cost is None else usd + stage.llm_cost
+        return tokens_in, tokens_out, usd, spent
+
     @property
     def llm_tokens_in(self) -> int:
         """Tokens the stages sent to a model for this request (0 on a cache hit)."""
-        return 0 if self.cache_hit else sum(s.llm_tokens_in for s in self.stages)
+        return self.compressor_cost()[0]
 
     @property
     def llm_tokens_out(self) -> int:
-        return 0 if self.cache_hit else sum(s.llm_tokens_out for s in self.stages)
+        return self.compressor_cost()[1]
 
     @property
     def llm_cost(self) -> float | None:
         """USD the stages spent on models for this request (0 on a cache hit: no stage
         ran); None when a stage called a model whose price is unknown."""
-        if self.cache_hit:
-            return 0.0
-        total = 0.0
-        for stage in self.stages:
-            if stage.llm_cost is None:
-                return None
-            total += stage.llm_cost
-        return total
+        return self.compressor_cost()[2]
 
     @property
     def compressor_seconds(self) -> float:
         """Seconds the stages ran for this request (0 on a cache hit)."""
-        return 0.0 if self.cache_hit else sum(s.seconds for s in self.stages)
+        return self.compressor_cost()[3]
 
     @property
     def cost_saved(self) -> float | None:
@@ -130,13 +138,24 @@ class CompressionRecord:
 Record = CompressionRecord | LLMUsage
 
 
+_STAGE_FIELDS = tuple(f.name for f in fields(StageReport))
+_COMPRESSION_FIELDS = tuple(f.name for f in fields(CompressionRecord) if f.name != "stages")
+_USAGE_FIELDS = tuple(f.name for f in fields(LLMUsage))
+
+
 def to_row(record: Record) -> dict[str, Any]:
     """The JSON-ready row of a record."""
-    kind = COMPRESSION if isinstance(record, CompressionRecord) else LLM_USAGE
-    return {"kind": kind, "v": ROW_VERSION, **asdict(record)}
-
-
-_STAGE_FIELDS = {f.name for f in fields(StageReport)}
+    # Built field by field: dataclasses.asdict deep-copies and was most of the writer's time.
+    if isinstance(record, CompressionRecord):
+        row: dict[str, Any] = {"kind": COMPRESSION, "v": ROW_VERSION}
+        for name in _COMPRESSION_FIELDS:
+            row[name] = getattr(record, name)
+        row["stages"] = [{name: getattr(stage, name) for name in _STAGE_FIELDS} for stage in record.stages]
+        return row
+    row = {"kind": LLM_USAGE, "v": ROW_VERSION}
+    for name in _USAGE_FIELDS:
+        row[name] = getattr(record, name)
+    return row
 
 
 def _number(row: dict[str, Any], key: str, *, optional: bool = False, integer: bool = False) -> Any:

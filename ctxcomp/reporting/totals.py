@@ -90,30 +90,32 @@ class TotalsAccumulator:
         self.cost_before = self.cost_after = self.seconds = self.llm_cost = 0.0
         self.net_saved = self.compressor_seconds = 0.0
 
-    def add(self, record: CompressionRecord) -> None:
+    def add(self, record: CompressionRecord, cost: tuple[int, int, float | None, float] | None = None) -> None:
+        """Add ``record``; ``cost`` is its :meth:`~CompressionRecord.compressor_cost` when
+        the caller already has it (adding one record to several accumulators)."""
+        llm_in, llm_out, llm_cost, spent = cost if cost is not None else record.compressor_cost()
         self.requests += 1
         self.tokens_in += record.tokens_in
         self.tokens_out += record.tokens_out
         self.seconds += record.seconds
         self.cache_hits += bool(record.cache_hit)
-        if record.cost_before is None or record.cost_after is None:
+        before, after = record.cost_before, record.cost_after
+        if before is None or after is None:
             self.unpriced += 1
         else:
-            self.cost_before += record.cost_before
-            self.cost_after += record.cost_after
-        self.llm_tokens_in += record.llm_tokens_in
-        self.llm_tokens_out += record.llm_tokens_out
-        llm_cost = record.llm_cost
+            self.cost_before += before
+            self.cost_after += after
+        self.llm_tokens_in += llm_in
+        self.llm_tokens_out += llm_out
         if llm_cost is None:
             self.llm_unpriced += 1
         else:
             self.llm_cost += llm_cost
-        net = record.net_saved
-        if net is None:
+        if before is None or after is None or llm_cost is None:
             self.net_unknown += 1
         else:
-            self.net_saved += net
-        self.compressor_seconds += record.compressor_seconds
+            self.net_saved += before - after - llm_cost
+        self.compressor_seconds += spent
 
     def merge(self, other: TotalsAccumulator) -> None:
         for name in self.__slots__:

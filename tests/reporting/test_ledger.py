@@ -192,3 +192,14 @@ def test_bad_settings() -> None:
         Ledger(sinks=["ledger.jsonl"])  # type: ignore[list-item]
     with pytest.raises(InputError):
         make_usage("gpt-4o-mini", -1, 0)
+
+
+def test_ledger_and_pipeline_import_no_exporter() -> None:
+    code = ("import sys, ctxcomp, ctxcomp.reporting, ctxcomp.pipeline, ctxcomp.reporting.ledger, ctxcomp.cli\n"
+            "from ctxcomp.reporting import Ledger\n"
+            "ctxcomp.cli.build_parser(); Ledger().record\n"
+            "print([m for m in ('prometheus_client', 'opentelemetry', 'matplotlib', 'numpy') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
