@@ -143,7 +143,7 @@ def run_report(path: Path) -> dict[str, Any]:
 
 
 def environment() -> dict[str, Any]:
-    flags = open("/proc/cpuinfo", encoding="ascii").read()
+    flags = Path("/proc/cpuinfo").read_text(encoding="ascii")
     return {"python": platform.python_version(), "cpus": os.cpu_count(),
             "avx512_bf16": "avx512_bf16" in flags, "load_average_1m": os.getloadavg()[0]}
 

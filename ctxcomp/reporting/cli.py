@@ -9,27 +9,26 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+def _number(cast: Callable[[str], float], minimum: float, *, strict: bool = False) -> Callable[[str], Any]:
+    """An argparse type: ``cast(text)`` that is >= ``minimum`` (> with ``strict``)."""
+    def parse(text: str) -> Any:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if cast is int else ''}number") from None
+        if value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum:g}, got {text}")
+        return value
+
+    return parse
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+_fraction = _number(float, 0)
+_count = _number(int, 0)
 
 
 def _audit_options(p: argparse.ArgumentParser) -> None:
@@ -59,8 +58,8 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--ledger", "-l", required=True, help="ledger file (JSONL or SQLite; may not exist yet)")
     serve.add_argument("--port", type=_count, default=9464, help="TCP port (default 9464; 0: any free port)")
     serve.add_argument("--addr", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--poll", type=float, default=1.0, help="seconds between reads of the file (default 1)")
-    serve.add_argument("--max-tenants", type=int, default=100, help="distinct tenant labels (default 100)")
+    serve.add_argument("--poll", type=_number(float, 0, strict=True), default=1.0, help="seconds between reads of the file (default 1)")
+    serve.add_argument("--max-tenants", type=_number(int, 1), default=100, help="distinct tenant labels (default 100)")
     serve.add_argument("--hash-tenants", action="store_true", help="label tenants by a hash, not their name")
     _audit_options(serve)
     serve.set_defaults(func=cmd_serve_metrics)
@@ -95,7 +94,8 @@ def cmd_serve_metrics(args: argparse.Namespace) -> int:
 
     labels = LabelPolicy(max_tenants=args.max_tenants, hash_tenants=args.hash_tenants)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     def ready(port: int) -> None:
         print(f"serving metrics of {args.ledger} on http://{args.addr}:{port}/metrics", file=sys.stderr, flush=True)

@@ -219,11 +219,7 @@ class Ledger:
         with self._lock:
             if wanted == (None, None, None):
                 return self._total.freeze()
-            acc = TotalsAccumulator()
-            for key, group in self._groups.groups.items():
-                if all(w is None or w == k for w, k in zip(wanted, key, strict=True)):
-                    acc.merge(group)
-            return acc.freeze()
+            return self._groups.merged(wanted, TotalsAccumulator()).freeze()
 
     def by(self, key: str) -> dict[str, LedgerTotals]:
         """Totals grouped by ``"model"``, ``"tenant"`` or ``"pipeline"``.
@@ -252,11 +248,7 @@ class Ledger:
         with self._lock:
             if wanted == (None, None, None):
                 return self._usage_total.freeze()
-            acc = UsageAccumulator()
-            for key, group in self._usage_groups.groups.items():
-                if all(w is None or w == k for w, k in zip(wanted, key, strict=True)):
-                    acc.merge(group)
-            return acc.freeze()
+            return self._usage_groups.merged(wanted, UsageAccumulator()).freeze()
 
     def audit(self) -> list[AuditRow]:
         """The usage audit per provider and model (flagged discrepancies first)."""

@@ -23,6 +23,14 @@ COMPRESSION = "compression"
 LLM_USAGE = "llm_usage"
 
 
+def ratio_of(tokens_in: int, tokens_out: int) -> float:
+    """Compression ratio ``tokens_in / tokens_out``: inf when nothing was kept of a non-empty
+    input, 1 for an empty one."""
+    if tokens_out == 0:
+        return math.inf if tokens_in else 1.0
+    return tokens_in / tokens_out
+
+
 @dataclass(frozen=True, slots=True)
 class CompressionRecord:
     """One compression as accounted.
@@ -82,9 +90,7 @@ class CompressionRecord:
     @property
     def ratio(self) -> float:
         """tokens_in / tokens_out (inf when nothing was kept of a non-empty input)."""
-        if self.tokens_out == 0:
-            return math.inf if self.tokens_in else 1.0
-        return self.tokens_in / self.tokens_out
+        return ratio_of(self.tokens_in, self.tokens_out)
 
     def compressor_cost(self) -> tuple[int, int, float | None, float]:
         """``(llm_tokens_in, llm_tokens_out, llm_cost, compressor_seconds)`` in one pass

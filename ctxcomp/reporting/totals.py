@@ -7,12 +7,11 @@ stay different things.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from ctxcomp.reporting.records import CompressionRecord
+from ctxcomp.reporting.records import CompressionRecord, ratio_of
 from ctxcomp.reporting.usage import LLMUsage, UsageTotals
 
 
@@ -67,9 +66,7 @@ class LedgerTotals:
     @property
     def ratio(self) -> float:
         """tokens_in / tokens_out over all requests."""
-        if self.tokens_out == 0:
-            return math.inf if self.tokens_in else 1.0
-        return self.tokens_in / self.tokens_out
+        return ratio_of(self.tokens_in, self.tokens_out)
 
     @property
     def priced(self) -> bool:
@@ -152,6 +149,7 @@ class UsageAccumulator:
 
 
 T = TypeVar("T")
+Merging = TypeVar("Merging", TotalsAccumulator, UsageAccumulator)
 
 
 class CappedGroups(Generic[T]):
@@ -167,6 +165,13 @@ class CappedGroups(Generic[T]):
         self._factory = factory
         self.cap = cap
         self.groups: dict[tuple[str, ...], T] = {}
+
+    def merged(self: CappedGroups[Merging], wanted: tuple[str | None, ...], into: Merging) -> Merging:
+        """Merge every group whose key matches ``wanted`` (None matches anything) into ``into``."""
+        for key, group in self.groups.items():
+            if all(w is None or w == k for w, k in zip(wanted, key, strict=True)):
+                into.merge(group)
+        return into
 
     def get(self, key: tuple[str, ...]) -> T:
         acc = self.groups.get(key)

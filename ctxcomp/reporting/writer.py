@@ -99,7 +99,7 @@ class BackgroundWriter:
                 return
             self._closed = True
             thread = self._thread
-        if thread is not None:
+        if thread is not None and thread.is_alive():
             self._queue.put(_STOP)  # blocking: the writer is draining, room will come
             thread.join(timeout)
             if thread.is_alive():
