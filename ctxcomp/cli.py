@@ -17,10 +17,10 @@ from importlib import resources
 from typing import Any
 
 from ctxcomp.errors import CtxcompError, UnknownModelError
-from ctxcomp.types import DEFAULT_MODEL, Budget, CompressedContext
+from ctxcomp.types import DEFAULT_MODEL, Budget
 
 #: Modules that add a subcommand: each defines ``register(subparsers)``.
-PLUGIN_COMMANDS = ("ctxcomp.bench.cli", "ctxcomp.models.cli")
+PLUGIN_COMMANDS = ("ctxcomp.bench.cli", "ctxcomp.models.cli", "ctxcomp.reporting.cli")
 DEFAULT_STAGES = ("embedding",)
 DEMO_BUDGET = 300
 
@@ -48,6 +48,8 @@ def _add_compress(sub: Any) -> None:
     p.add_argument("--model", "-m", default=None, help=f"target model for tokens and $ (default {DEFAULT_MODEL})")
     p.add_argument("--price-in", type=float, help="USD per 1M input tokens for --model (overrides)")
     p.add_argument("--json", action="store_true", help="print JSON (one object per request)")
+    p.add_argument("--ledger", help="append a ledger record per request to this JSONL (or .sqlite) file")
+    p.add_argument("--tenant", help="tenant for the ledger and the cache (default: the spec's, or 'default')")
     p.set_defaults(func=cmd_compress)
 
 
@@ -75,14 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _pipeline(args: argparse.Namespace, budget: Budget | None) -> Any:
+def _pipeline(args: argparse.Namespace, budget: Budget | None, ledger: Any = None) -> Any:
     from ctxcomp.pipeline import Pipeline
 
+    extra: dict[str, Any] = {"ledger": ledger} if ledger is not None else {}
+    if args.tenant:
+        extra["tenant"] = args.tenant
     if args.pipeline:
         overrides = {"budget": budget} if budget is not None else {}
-        return Pipeline.from_spec(args.pipeline, **overrides)
+        return Pipeline.from_spec(args.pipeline, **overrides, **extra)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else DEFAULT_STAGES
-    return Pipeline(list(stages), budget)
+    return Pipeline(list(stages), budget, **extra)
 
 
 def _check_model(model: str, price_in: float | None) -> None:
@@ -118,7 +123,24 @@ def cmd_compress(args: argparse.Namespace) -> int:
     missing = [i for i, r in enumerate(requests) if r.query is None and args.query is None]
     if missing:
         raise SystemExit(_usage_error("--query is required for a file of chunks"))
-    pipe = _pipeline(args, budget)
+    ledger = _ledger(args.ledger)
+    try:
+        _compress_all(args, requests, _pipeline(args, budget, ledger))
+    finally:
+        if ledger is not None:
+            ledger.close()
+    return 0
+
+
+def _ledger(path: str | None) -> Any:
+    if not path:
+        return None
+    from ctxcomp.reporting.ledger import Ledger
+
+    return Ledger(path, on_full="block")  # a CLI run may wait for the disk; it must lose nothing
+
+
+def _compress_all(args: argparse.Namespace, requests: Sequence[Any], pipe: Any) -> None:
     from tqdm import tqdm
 
     bar = tqdm(requests, desc="compress", unit="query", disable=len(requests) < 2, file=sys.stderr)
@@ -131,40 +153,12 @@ def cmd_compress(args: argparse.Namespace) -> int:
             print(ctx.text)
             if len(requests) > 1:
                 print("\n" + "-" * 40)
-    return 0
-
-
-def _money(value: float | None) -> str:
-    return "n/a" if value is None else f"${value:.6f}"
-
-
-def render_report(query: str, ctx: CompressedContext, seconds: float, titles: dict[str, str]) -> str:
-    """A readable before/after report of one compression."""
-    approx = " (approximate tokenizer)" if ctx.tokens_approximate else ""
-    lines = [
-        f"query: {query}",
-        "",
-        f"{'':14}{'before':>12}{'after':>12}",
-        f"{'tokens':14}{ctx.tokens_in:>12,}{ctx.tokens_out:>12,}   ({ctx.model}{approx})",
-        f"{'cost/request':14}{_money(ctx.cost_before):>12}{_money(ctx.cost_after):>12}",
-        f"ratio {ctx.ratio:.1f}x, saved {ctx.tokens_saved:,} tokens"
-        + (f" = {_money(ctx.cost_saved)} per request, ${ctx.cost_saved * 1e6:,.2f} per million requests"
-           if ctx.cost_saved is not None else ""),
-        f"time {seconds:.2f} s: " + ", ".join(f"{s.name} {s.seconds:.2f} s" for s in ctx.stages),
-        "",
-        f"kept {len(ctx.chunks)} chunks:",
-    ]
-    for chunk in ctx.chunks:
-        title = titles.get(chunk.source_id, "")
-        lines.append(f"  [{chunk.source_id}] {title[:40]:40} {chunk.tokens_out:>4}/{chunk.tokens_in:<4} tokens, "
-                     f"{len(chunk.spans)} span(s), score {chunk.score if chunk.score is not None else float('nan'):.3f}")
-    lines += ["", "compressed context:", "-" * 60, ctx.text, "-" * 60]
-    return "\n".join(lines)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from ctxcomp.io import read_requests
     from ctxcomp.pipeline import Pipeline
+    from ctxcomp.reporting.text import render_compression
 
     data = resources.files("ctxcomp").joinpath("data")
     sample = json.loads(data.joinpath("demo_query.json").read_text("utf-8"))
@@ -179,7 +173,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ctx = pipe.compress(sample["query"], list(chunks))
     seconds = time.perf_counter() - started
     titles = {c.id: str(c.metadata.get("title", "")) for c in chunks}
-    print(render_report(sample["query"], ctx, seconds, titles))
+    print(render_compression(sample["query"], ctx, seconds, titles))
     kept = [a for a in sample["answers"] if a.lower() in ctx.text.lower()]
     print(f"gold answer {sample['answers'][0]!r} {'kept' if kept else 'LOST'} in the compressed context")
     return 0

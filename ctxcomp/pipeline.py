@@ -195,7 +195,8 @@ class Pipeline:
             )
         else:
             ctx, hit = self.compute(query, items, budget), False
-        self.ledger.record(ctx, tenant=tenant, seconds=time.perf_counter() - started, cache_hit=hit)
+        self.ledger.record(ctx, tenant=tenant, seconds=time.perf_counter() - started, cache_hit=hit,
+                           pipeline=self.config_digest())
         return ctx
 
     async def acompress(
@@ -215,7 +216,8 @@ class Pipeline:
         ctx, hit = await self.cache.aget_or_compute(
             self, query, items, budget, lambda: asyncio.to_thread(self.compute, query, items, budget), tenant=tenant
         )
-        self.ledger.record(ctx, tenant=tenant, seconds=time.perf_counter() - started, cache_hit=hit)
+        self.ledger.record(ctx, tenant=tenant, seconds=time.perf_counter() - started, cache_hit=hit,
+                           pipeline=self.config_digest())
         return ctx
 
     def compress_batch(
@@ -245,6 +247,7 @@ class Pipeline:
         todo = [i for i, r in enumerate(results) if r is None]
         computed = dict(zip(todo, self.compute_batch([prepared[i][:3] for i in todo]), strict=True))
         seconds = (time.perf_counter() - started) / max(len(prepared), 1)
+        digest = self.config_digest()
         out: list[CompressedContext] = []
         for i, (q, items, b, t) in enumerate(prepared):
             found = results[i]
@@ -254,7 +257,7 @@ class Pipeline:
                 ctx, hit = self.cache.get_or_compute(self, q, items, b, lambda i=i: computed[i], tenant=t)  # type: ignore[misc]
             else:
                 ctx, hit = computed[i], False
-            self.ledger.record(ctx, tenant=t, seconds=seconds, cache_hit=hit)
+            self.ledger.record(ctx, tenant=t, seconds=seconds, cache_hit=hit, pipeline=digest)
             out.append(ctx)
         return out
 

@@ -56,6 +56,8 @@ def _common(p: argparse.ArgumentParser, methods: str, ratio: str) -> None:
     p.add_argument("--interleave", action="store_true",
                    help="methods take turns on each example (latencies comparable on a shared machine)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--ledger", help="append a ledger record per compression to this JSONL (or .sqlite) file "
+                                    "(tenant 'bench', pipeline = the method spec)")
 
 
 def register(subparsers: Any) -> None:
@@ -123,14 +125,23 @@ def _run(args: argparse.Namespace, suite: str, data: Any, examples: list[Any],
     options = {"peers_dir": args.peers_dir, "llmlingua_model": args.llmlingua_model, "seed": args.seed}
     methods = [build_method(spec, options) for spec in split_specs(args.methods)]
     out = _default_out(args, suite)
-    settings = {k: v for k, v in vars(args).items() if k not in ("func", "command", "suite", "verbose")}
+    settings = {k: v for k, v in vars(args).items() if k not in ("func", "command", "suite", "verbose", "ledger")}
     env = environment()
 
     def save(rows: list[dict[str, Any]]) -> None:
         write_json(out, document(suite, data, rows, {**env, "finished": False}, settings))
 
-    rows = run_suite(methods, examples, args.ratio, args.model, group_by, not args.no_progress, save,
-                     interleave=args.interleave)
+    ledger = None
+    if args.ledger:
+        from ctxcomp.reporting.ledger import Ledger
+
+        ledger = Ledger(args.ledger, on_full="block")
+    try:
+        rows = run_suite(methods, examples, args.ratio, args.model, group_by, not args.no_progress, save,
+                         interleave=args.interleave, ledger=ledger)
+    finally:
+        if ledger is not None:
+            ledger.close()
     env["load_average_1m_end"] = environment()["load_average_1m"]
     write_json(out, document(suite, data, rows, {**env, "finished": True}, settings))
     print(markdown_table(rows, group_by))

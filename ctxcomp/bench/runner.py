@@ -77,8 +77,9 @@ def _group_key(example: Example, group_by: Sequence[str]) -> tuple[tuple[str, An
     return tuple((k, example.setting[k]) for k in group_by if k in example.setting)
 
 
-def run_one(method: Method, example: Example, ratio: float, model: str) -> Record:
-    """Compress ``example`` with ``method`` at ``ratio`` and score the output."""
+def run_one(method: Method, example: Example, ratio: float, model: str, ledger: Any = None) -> Record:
+    """Compress ``example`` with ``method`` at ``ratio`` and score the output; with a
+    ``ledger``, account the compression there (tenant ``bench``, pipeline = the method)."""
     counter = get_counter(model)
     tokens_in = counter.count(CHUNK_SEPARATOR.join(c.text for c in example.chunks if c.text))
     budget = Budget(ratio=ratio, model=model)
@@ -87,7 +88,13 @@ def run_one(method: Method, example: Example, ratio: float, model: str) -> Recor
     seconds = time.perf_counter() - started
     gold = {c.id: len(c.text) for c in example.chunks if c.id in example.gold_ids}
     answer_hit, gold_hit, evidence = score(outcome.text, outcome.chunks, example.answers, gold)
-    return Record(tokens_in=tokens_in, tokens_out=counter.count(outcome.text) if outcome.text else 0,
+    tokens_out = counter.count(outcome.text) if outcome.text else 0
+    if ledger is not None:
+        from ctxcomp.reporting.records import CompressionRecord
+
+        ledger.add(CompressionRecord.from_counts(model, tokens_in, tokens_out, tenant="bench", seconds=seconds,
+                                                 pipeline=method.label))
+    return Record(tokens_in=tokens_in, tokens_out=tokens_out,
                   limit=budget.limit(tokens_in), seconds=seconds, answer_hit=answer_hit,
                   gold_hit=gold_hit, evidence=evidence)
 
@@ -95,9 +102,10 @@ def run_one(method: Method, example: Example, ratio: float, model: str) -> Recor
 class _Tally:
     """Records, per-example hits and peak memory of one method, grouped into cells."""
 
-    def __init__(self, method: Method, load_seconds: float) -> None:
+    def __init__(self, method: Method, load_seconds: float, ledger: Any = None) -> None:
         self.method = method
         self.load_seconds = load_seconds
+        self.ledger = ledger
         self.records: dict[Cell, list[Record]] = {}
         self.hits: dict[Cell, dict[str, bool]] = {}
         self.peak_mb = 0.0
@@ -106,7 +114,7 @@ class _Tally:
             group_by: Sequence[str]) -> None:
         cell = Cell(self.method.label, ratio, _group_key(example, group_by))
         sampler.reset()
-        record = run_one(self.method, example, ratio, model)
+        record = run_one(self.method, example, ratio, model, self.ledger)
         self.peak_mb = max(self.peak_mb, sampler.peak_mb())
         self.records.setdefault(cell, []).append(record)
         self.hits.setdefault(cell, {})[example.id] = record.answer_hit
@@ -124,10 +132,10 @@ class _Tally:
         return rows
 
 
-def _setup(method: Method) -> _Tally:
+def _setup(method: Method, ledger: Any = None) -> _Tally:
     started = time.perf_counter()
     method.setup()
-    return _Tally(method, time.perf_counter() - started)
+    return _Tally(method, time.perf_counter() - started, ledger)
 
 
 def _bar(total: int, desc: str, progress: bool) -> Any:
@@ -144,9 +152,10 @@ def run_method(
     sampler: RssSampler,
     group_by: Sequence[str] = (),
     progress: bool = True,
+    ledger: Any = None,
 ) -> list[dict[str, Any]]:
     """The result rows of one method: one per ratio (x setting group)."""
-    return _run_tallies([_setup(method)], examples, ratios, model, sampler, group_by, progress, method.label)
+    return _run_tallies([_setup(method, ledger)], examples, ratios, model, sampler, group_by, progress, method.label)
 
 
 def run_interleaved(
@@ -157,6 +166,7 @@ def run_interleaved(
     sampler: RssSampler,
     group_by: Sequence[str] = (),
     progress: bool = True,
+    ledger: Any = None,
 ) -> list[dict[str, Any]]:
     """Every method on each example in turn, so that all meet the same machine load.
 
@@ -164,7 +174,7 @@ def run_interleaved(
     comparable between methods. Every model stays loaded throughout, so peak RSS is that
     of the whole process during each method's calls.
     """
-    tallies = [_setup(m) for m in methods]
+    tallies = [_setup(m, ledger) for m in methods]
     return _run_tallies(tallies, examples, ratios, model, sampler, group_by, progress, "all methods")
 
 
@@ -197,22 +207,24 @@ def run_suite(
     progress: bool = True,
     on_method_done: Callable[[list[dict[str, Any]]], None] | None = None,
     interleave: bool = False,
+    ledger: Any = None,
 ) -> list[dict[str, Any]]:
     """Every method over every example and ratio; ``on_method_done`` gets the rows so far.
 
     With ``interleave`` the methods take turns on each example (see :func:`run_interleaved`).
+    With a ``ledger`` (:class:`ctxcomp.reporting.ledger.Ledger`) every compression is accounted there.
     """
     rows: list[dict[str, Any]] = []
     _warm_up(model)
     with RssSampler() as sampler:
         if interleave:
-            rows = run_interleaved(methods, examples, ratios, model, sampler, group_by, progress)
+            rows = run_interleaved(methods, examples, ratios, model, sampler, group_by, progress, ledger)
             if on_method_done is not None:
                 on_method_done(rows)
             return rows
         for method in methods:
             log.info("running %s on %d examples x %d ratios", method.label, len(examples), len(ratios))
-            rows.extend(run_method(method, examples, ratios, model, sampler, group_by, progress))
+            rows.extend(run_method(method, examples, ratios, model, sampler, group_by, progress, ledger))
             if on_method_done is not None:
                 on_method_done(rows)
     return rows

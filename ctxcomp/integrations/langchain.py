@@ -58,6 +58,7 @@ from pydantic import ConfigDict, Field, PrivateAttr  # noqa: E402
 from ctxcomp.errors import InputError  # noqa: E402
 from ctxcomp.integrations import check_component_settings  # noqa: E402
 from ctxcomp.memory.history import HistoryCompression, HistoryConfig, Turn, compress_history  # noqa: E402
+from ctxcomp.reporting.audit import count_prompt_tokens, count_text_tokens  # noqa: E402
 from ctxcomp.reporting.ledger import Ledger  # noqa: E402
 from ctxcomp.reporting.usage import make_usage  # noqa: E402
 from ctxcomp.tokens import get_counter  # noqa: E402
@@ -341,7 +342,11 @@ class CompactHistoryMiddleware(_HistoryMiddleware):
 class LedgerCallbackHandler(BaseCallbackHandler):
     """Records each LLM call's real usage (``AIMessage.usage_metadata``, else
     ``llm_output["token_usage"]``) into a :class:`~ctxcomp.reporting.ledger.Ledger`
-    (``ledger.usage()``, ``ledger.usage_totals()``), beside its compressions.
+    (``ledger.usage()``, ``ledger.usage_totals()``), beside its compressions, and audits it:
+    when the call starts, the prompt is counted with the model's tokenizer
+    (:func:`ctxcomp.reporting.audit.count_prompt_tokens`), and the ledger flags a billed
+    input count that differs (``ledger.audit()``, ``ctxcomp report``). Prompts with tools
+    or non-text parts are recorded unaudited.
 
     Args:
         ledger: where records go (a new Ledger if None); pass the pipeline's ledger to
@@ -356,43 +361,69 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         self.ledger = ledger if ledger is not None else Ledger()
         self.default_model = default_model
         self.tenant = tenant
-        self._models: dict[Any, str] = {}
+        # run id -> (model, provider, ctxcomp's count of each prompt of the batch)
+        self._runs: dict[Any, tuple[str | None, str, list[tuple[int, bool] | None]]] = {}
 
-    def _remember(self, run_id: Any, serialized: dict[str, Any] | None, kwargs: dict[str, Any]) -> None:
+    @staticmethod
+    def _model(kwargs: dict[str, Any]) -> tuple[str | None, str]:
         params = kwargs.get("invocation_params") or {}
         meta = kwargs.get("metadata") or {}
         name = params.get("model_name") or params.get("model") or meta.get("ls_model_name")
-        if name:
-            self._models[run_id] = str(name)
+        return (str(name) if name else None), str(meta.get("ls_provider") or "")
 
     def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[BaseMessage]], *,
                             run_id: Any, **kwargs: Any) -> None:
-        self._remember(run_id, serialized, kwargs)
+        from langchain_core.messages import convert_to_openai_messages
+
+        model, provider = self._model(kwargs)
+        params = kwargs.get("invocation_params") or {}
+        counts: list[tuple[int, bool] | None] = []
+        for prompt in messages:
+            if model is None or params.get("tools") or params.get("functions"):
+                counts.append(None)  # tool schemas are billed in a provider-specific way
+            else:
+                counts.append(count_prompt_tokens(convert_to_openai_messages(prompt), model))
+        self._runs[run_id] = (model, provider, counts)
 
     def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], *, run_id: Any,
                      **kwargs: Any) -> None:
-        self._remember(run_id, serialized, kwargs)
+        model, provider = self._model(kwargs)
+        counts = [count_text_tokens(p, model) if model else None for p in prompts]
+        self._runs[run_id] = (model, provider, counts)  # type: ignore[assignment]
+
+    def on_llm_error(self, error: BaseException, *, run_id: Any, **kwargs: Any) -> None:
+        self._runs.pop(run_id, None)
+
+    def _record(self, name: str, provider: str, input_tokens: int, output_tokens: int, cached: int,
+                run_id: Any, sent: tuple[int, bool] | None) -> None:
+        self.ledger.record_usage(make_usage(
+            name, input_tokens, output_tokens, cached, str(run_id), self.tenant, provider=provider,
+            expected_input_tokens=sent[0] if sent else None, expected_approximate=bool(sent and sent[1])))
 
     def on_llm_end(self, response: LLMResult, *, run_id: Any, **kwargs: Any) -> None:
-        model = self._models.pop(run_id, None) or self.default_model
+        invoked, provider, counts = self._runs.pop(run_id, (None, "", []))
+        model = invoked or self.default_model
         llm_output = response.llm_output or {}
         found = False
-        for generation in (g for gens in response.generations for g in gens):
-            message = generation.message if isinstance(generation, ChatGeneration) else None
-            usage = getattr(message, "usage_metadata", None)
-            if usage:
-                name = (message.response_metadata or {}).get("model_name") or model  # type: ignore[union-attr]
-                cached = (usage.get("input_token_details") or {}).get("cache_read", 0) or 0
-                self.ledger.record_usage(make_usage(str(name), int(usage["input_tokens"]),
-                                                    int(usage["output_tokens"]), int(cached), str(run_id),
-                                                    self.tenant))
-                found = True
+        for index, generations in enumerate(response.generations):
+            sent = counts[index] if index < len(counts) else None
+            for generation in generations[:1]:  # candidates of one prompt share its usage
+                message = generation.message if isinstance(generation, ChatGeneration) else None
+                usage = getattr(message, "usage_metadata", None)
+                if usage:
+                    name = (message.response_metadata or {}).get("model_name") or model  # type: ignore[union-attr]
+                    cached = (usage.get("input_token_details") or {}).get("cache_read", 0) or 0
+                    self._record(str(name), provider, int(usage["input_tokens"]), int(usage["output_tokens"]),
+                                 int(cached), run_id, sent)
+                    found = True
         token_usage = llm_output.get("token_usage") or llm_output.get("usage")
         if not found and isinstance(token_usage, dict) and "prompt_tokens" in token_usage:
             name = llm_output.get("model_name") or model
-            self.ledger.record_usage(make_usage(str(name), int(token_usage["prompt_tokens"]),
-                                                int(token_usage.get("completion_tokens", 0)), 0, str(run_id),
-                                                self.tenant))
+            # one usage for the whole batch: audit it against the sum of the prompts
+            sent = None if not counts or None in counts else (sum(c[0] for c in counts if c),
+                                                               any(c[1] for c in counts if c))
+            self._record(str(name), provider, int(token_usage["prompt_tokens"]),
+                         int(token_usage.get("completion_tokens", 0)), 0, run_id, sent)
 
 
 # -- retriever -----------------------------------------------------------------------------

@@ -12,6 +12,8 @@
 * :class:`MiniLMEmbedding` — a ``BaseEmbedding`` on the shipped all-MiniLM-L6-v2, so
   ``Settings.embed_model`` never reaches a model hub.
 * :class:`CtxcompLlamaRetriever` — the embedded hybrid retriever as a LlamaIndex retriever.
+* :class:`LedgerEventHandler` — records the provider's billed usage of every LLM call
+  (instrumentation events) in a ctxcomp Ledger, audited against the prompt sent.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import json
 import math
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Any, Literal
 
 from ctxcomp._deps import require
@@ -30,6 +33,13 @@ from llama_index.core.base.base_retriever import BaseRetriever  # noqa: E402
 from llama_index.core.base.embeddings.base import BaseEmbedding  # noqa: E402
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock, ToolCallBlock  # noqa: E402
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr  # noqa: E402
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler  # noqa: E402
+from llama_index.core.instrumentation.events.llm import (  # noqa: E402
+    LLMChatEndEvent,
+    LLMChatStartEvent,
+    LLMCompletionEndEvent,
+    LLMCompletionStartEvent,
+)
 from llama_index.core.memory.memory import BaseMemoryBlock  # noqa: E402
 from llama_index.core.postprocessor.types import BaseNodePostprocessor  # noqa: E402
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode  # noqa: E402
@@ -38,6 +48,9 @@ from ctxcomp.errors import ConfigError, InputError  # noqa: E402
 from ctxcomp.integrations import check_component_settings  # noqa: E402
 from ctxcomp.memory.history import HistoryConfig, Turn, compress_history, latest_user_text  # noqa: E402
 from ctxcomp.models.sentence import DEFAULT_EMBEDDING_MODEL, load_encoder  # noqa: E402
+from ctxcomp.reporting.audit import count_prompt_tokens, count_text_tokens  # noqa: E402
+from ctxcomp.reporting.ledger import Ledger  # noqa: E402
+from ctxcomp.reporting.usage import make_usage, parse_provider_usage  # noqa: E402
 from ctxcomp.tokens import ensure_offline_encoding, get_counter  # noqa: E402
 from ctxcomp.types import Budget, Chunk, CompressedChunk, CompressedContext  # noqa: E402
 
@@ -250,6 +263,95 @@ class CompressedHistoryBlock(BaseMemoryBlock[list[ChatMessage]]):
         if target <= 0:
             return None
         return await asyncio.to_thread(self.compressed, None, target)
+
+
+# -- usage -------------------------------------------------------------------------------
+
+_open_chats: ContextVar[tuple[list[Any], ...]] = ContextVar("ctxcomp_open_llm_chats", default=())
+
+
+def _openai_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]] | None:
+    """The messages as OpenAI-format dicts for counting; None if one is not plain text."""
+    out = []
+    for message in messages:
+        if any(not isinstance(block, TextBlock) for block in message.blocks):
+            return None
+        if message.additional_kwargs.get("tool_calls") or message.role == MessageRole.TOOL:
+            return None
+        out.append({"role": message.role.value, "content": message.content or ""})
+    return out
+
+
+class LedgerEventHandler(BaseEventHandler):
+    """Records each LLM call's billed usage into a :class:`~ctxcomp.reporting.ledger.Ledger`
+    and audits it, through LlamaIndex's instrumentation (``LLMChatStartEvent`` ... ``EndEvent``):
+    the prompt sent is counted when the call starts, the provider's usage (from the
+    response's ``raw`` or ``additional_kwargs``) is read when it ends. A chat that a
+    completion-only LLM serves by a nested ``complete`` is recorded once, for the prompt
+    actually sent.
+
+    Args:
+        ledger: where records go (a new Ledger if None).
+        tenant: the tenant the calls are recorded for.
+
+    Example:
+        >>> from llama_index.core.instrumentation import get_dispatcher  # doctest: +SKIP
+        >>> get_dispatcher().add_event_handler(LedgerEventHandler(ledger=pipe.ledger))  # doctest: +SKIP
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    ledger: Any = Field(default=None, exclude=True)
+    tenant: str = "default"
+    _starts: dict[str, tuple[str, str, tuple[int, bool] | None]] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any) -> None:
+        if self.ledger is None:
+            self.ledger = Ledger()
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "CtxcompLedgerEventHandler"
+
+    @staticmethod
+    def _model(model_dict: dict[str, Any]) -> tuple[str, str]:
+        provider = str(model_dict.get("class_name") or "").removesuffix("_llm")
+        return str(model_dict.get("model_name") or model_dict.get("model") or "unknown"), provider
+
+    def handle(self, event: Any, **kwargs: Any) -> None:
+        if isinstance(event, LLMChatStartEvent):
+            model, provider = self._model(event.model_dict)
+            messages = _openai_messages(event.messages)
+            sent = count_prompt_tokens(messages, model) if messages is not None else None
+            self._starts[str(event.span_id)] = (model, provider, sent)
+            _open_chats.set((*_open_chats.get(), [False]))
+        elif isinstance(event, LLMCompletionStartEvent):
+            model, provider = self._model(event.model_dict)
+            self._starts[str(event.span_id)] = (model, provider, count_text_tokens(event.prompt, model))
+        elif isinstance(event, LLMCompletionEndEvent):
+            self._end(str(event.span_id), event.response)
+            if _open_chats.get():
+                _open_chats.get()[-1][0] = True  # the enclosing chat is accounted by this call
+        elif isinstance(event, LLMChatEndEvent):
+            stack = _open_chats.get()
+            covered = bool(stack) and stack[-1][0]
+            _open_chats.set(stack[:-1])
+            if covered:
+                self._starts.pop(str(event.span_id), None)
+            else:
+                self._end(str(event.span_id), event.response)
+
+    def _end(self, span_id: str, response: Any) -> None:
+        model, provider, sent = self._starts.pop(span_id, ("unknown", "", None))
+        if response is None:
+            return
+        usage = parse_provider_usage(response.raw, response.additional_kwargs)
+        if usage is None:
+            return  # the provider reported nothing to record
+        reported = _get(response.raw, "model") if response.raw is not None else None
+        self.ledger.record_usage(make_usage(
+            str(reported or model), usage[0], usage[1], usage[2], span_id, self.tenant, provider=provider,
+            expected_input_tokens=sent[0] if sent else None, expected_approximate=bool(sent and sent[1])))
 
 
 # -- embeddings and retriever -----------------------------------------------------------

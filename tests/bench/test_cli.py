@@ -97,3 +97,17 @@ def test_merge_runs_on_the_same_examples(nq_path, tmp_path, capsys):
                  "--out", str(tmp_path / "c.json")]) == 0
     assert main(["bench", "merge", str(tmp_path / "a.json"), str(tmp_path / "c.json"), "--out", str(merged)]) == 2
     assert "data differs" in capsys.readouterr().err
+
+
+def test_bench_ledger_records_every_compression(nq_path, tmp_path):
+    from ctxcomp.reporting.reader import LedgerReader
+
+    ledger = tmp_path / "bench-ledger.jsonl"
+    assert main(["bench", "nq", "--data", str(nq_path), "--methods", "none,truncate", "--ratio", "4,10",
+                 "--limit", "2", "--out", str(tmp_path / "nq.json"), "--no-progress", "--ledger", str(ledger)]) == 0
+    records = list(LedgerReader(ledger))
+    assert len(records) == 2 * 2 * 2  # methods x ratios x questions
+    assert {r.pipeline for r in records} == {"none", "truncate"} and {r.tenant for r in records} == {"bench"}
+    truncated = [r for r in records if r.pipeline == "truncate"]
+    assert all(r.tokens_out < r.tokens_in and r.cost_before > r.cost_after for r in truncated)
+    assert "ledger" not in json.loads((tmp_path / "nq.json").read_text())["settings"]

@@ -257,6 +257,57 @@ def test_ledger_callback_records_usage_metadata() -> None:
     assert handler.ledger.usage_totals().input_tokens == 1200
 
 
+def openai_billed_tokens(messages: list[Any]) -> int:
+    """What an OpenAI-style provider bills for a chat prompt: its published recipe
+    (openai-cookbook), computed here with tiktoken directly, not with ctxcomp."""
+    import tiktoken
+
+    from ctxcomp.tokens import ensure_offline_encoding
+
+    ensure_offline_encoding("o200k_base")
+    enc = tiktoken.get_encoding("o200k_base")
+    roles = {"human": "user", "ai": "assistant", "system": "system"}
+    return 3 + sum(3 + len(enc.encode(roles[m.type])) + len(enc.encode(m.text)) for m in messages)
+
+
+class BillingChatModel(BaseChatModel):
+    """A chat model that reports usage like an OpenAI provider and over-bills one call."""
+
+    model_name: str = "gpt-4o-mini"
+    overbill: dict[int, int] = Field(default_factory=dict)
+    calls: int = 0
+
+    @property
+    def _llm_type(self) -> str:
+        return "billing"
+
+    def _get_ls_params(self, stop: Any = None, **kwargs: Any) -> Any:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        return {**params, "ls_provider": "openai", "ls_model_name": self.model_name}
+
+    def _generate(self, messages: list[Any], stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:
+        billed = openai_billed_tokens(messages) + self.overbill.get(self.calls, 0)
+        self.calls += 1
+        reply = AIMessage("ok", usage_metadata={"input_tokens": billed, "output_tokens": 1, "total_tokens": billed + 1},
+                          response_metadata={"model_name": self.model_name})
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+
+def test_ledger_callback_audit_flags_a_planted_discrepancy() -> None:
+    model = BillingChatModel(overbill={3: 250})
+    handler = LedgerCallbackHandler(tenant="acme")
+    for i in range(6):
+        model.invoke([SystemMessage("Answer from the context."), HumanMessage(f"Context: {LONG[: 200 * (i + 1)]}\nQ?")],
+                     config={"callbacks": [handler]})
+    usages = handler.ledger.usage()
+    assert [u.provider for u in usages] == ["openai"] * 6 and all(u.tenant == "acme" for u in usages)
+    assert [u.input_tokens - (u.expected_input_tokens or 0) for u in usages] == [0, 0, 0, 250, 0, 0]
+    (row,) = handler.ledger.audit()
+    assert (row.provider, row.model, row.calls, row.checked, row.flagged) == ("openai", "gpt-4o-mini", 6, 6, 1)
+    assert row.worst is not None and row.worst.difference == 250
+
+
 def test_non_string_metadata_survives_a_cache_hit() -> None:
     cache_mod = pytest.importorskip("ctxcomp.cache")
     pipe = Pipeline(["truncate"], Budget(max_tokens=60), cache=cache_mod.build_cache(backend="memory"))

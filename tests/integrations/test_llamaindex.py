@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 pytest.importorskip("llama_index.core")
 
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.base_retriever import BaseRetriever
-from llama_index.core.llms import ChatMessage, MockLLM
+from llama_index.core.base.llms.types import ChatResponse, CompletionResponse, LLMMetadata
+from llama_index.core.bridge.pydantic import Field
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.llms import ChatMessage, CustomLLM, MockLLM
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.memory import Memory
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import Document, ImageNode, MetadataMode, NodeWithScore, QueryBundle, TextNode
@@ -17,6 +23,7 @@ from ctxcomp import Budget, ConfigError, InputError, Pipeline
 from ctxcomp.integrations.llamaindex import (
     CompressedHistoryBlock,
     CtxcompPostprocessor,
+    LedgerEventHandler,
     MiniLMEmbedding,
     chat_message_to_turn,
 )
@@ -139,3 +146,87 @@ def test_tool_messages_become_paired_turns() -> None:
     assert chat_message_to_turn(result).tool_call_id == "t1"
     with pytest.raises(InputError):
         chat_message_to_turn("hello")  # type: ignore[arg-type]
+
+
+# -- usage audit ----------------------------------------------------------------------------
+
+def _o200k(text: str) -> int:
+    """Token count with tiktoken directly (not through ctxcomp)."""
+    import tiktoken
+
+    from ctxcomp.tokens import ensure_offline_encoding
+
+    ensure_offline_encoding("o200k_base")
+    return len(tiktoken.get_encoding("o200k_base").encode(text))
+
+
+class BillingLLM(CustomLLM):
+    """Reports usage like OpenAI's API (chat natively; the cookbook's counting) and
+    over-bills the calls listed in ``overbill``."""
+
+    model: str = "gpt-4o-mini"
+    overbill: dict[int, int] = Field(default_factory=dict)
+    calls: int = 0
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "openai_llm"
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(model_name=self.model, is_chat_model=True)
+
+    def _bill(self, tokens: int) -> dict[str, Any]:
+        billed = tokens + self.overbill.get(self.calls, 0)
+        self.calls += 1
+        return {"model": self.model, "usage": {"prompt_tokens": billed, "completion_tokens": 2}}
+
+    @llm_chat_callback()
+    def chat(self, messages: Any, **kwargs: Any) -> ChatResponse:
+        tokens = 3 + sum(3 + _o200k(m.role.value) + _o200k(m.content or "") for m in messages)
+        return ChatResponse(message=ChatMessage(role="assistant", content="ok"), raw=self._bill(tokens))
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return CompletionResponse(text="ok", raw=self._bill(_o200k(prompt)))
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+
+class CompletionOnlyLLM(BillingLLM):
+    """Chat served by CustomLLM's default: the messages become one prompt for complete()."""
+
+    chat = CustomLLM.chat  # type: ignore[assignment]
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(model_name=self.model, is_chat_model=False)
+
+
+@pytest.fixture
+def handler() -> Any:
+    handler = LedgerEventHandler(tenant="acme")
+    dispatcher = get_dispatcher()
+    dispatcher.add_event_handler(handler)
+    yield handler
+    dispatcher.event_handlers.remove(handler)
+
+
+def test_event_handler_audit_flags_a_planted_discrepancy(handler: Any) -> None:
+    llm = BillingLLM(overbill={2: 300})
+    for i in range(4):
+        llm.chat([ChatMessage(role="system", content="Be brief."), ChatMessage(role="user", content="word " * (20 * i))])
+    llm.complete("Summarize: " + "text " * 50)
+    usages = handler.ledger.usage()
+    assert len(usages) == 5 and {u.provider for u in usages} == {"openai"} and usages[0].tenant == "acme"
+    assert [u.input_tokens - u.expected_input_tokens for u in usages] == [0, 0, 300, 0, 0]
+    (row,) = handler.ledger.audit()
+    assert (row.model, row.calls, row.checked, row.flagged) == ("gpt-4o-mini", 5, 5, 1)
+
+
+def test_chat_served_by_complete_is_recorded_once(handler: Any) -> None:
+    CompletionOnlyLLM().chat([ChatMessage(role="user", content="hello there")])
+    (usage,) = handler.ledger.usage()
+    assert usage.input_tokens == usage.expected_input_tokens  # counted as the prompt complete() sent
