@@ -9,6 +9,8 @@ A method spec is a name with optional settings: ``embedding``,
   own classes on the same MiniLM (:mod:`ctxcomp.bench.peers`);
 - ``llmlingua``, ``longllmlingua``: the ``llmlingua`` package on SmolLM2-135M
   (:mod:`ctxcomp.bench.lingua`);
+- ``planned``, ``pipeline:spec=PATH``, ``topk``, ``knapsack``, ``knapsack-dynamic``:
+  planned pipelines (:mod:`ctxcomp.bench.planned`);
 - any other name: a ctxcomp compressor from the registry (``truncate``, ``embedding``,
   ``gemfilter`` ...), built with the settings.
 
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ctxcomp.assembly import Assembly, Quotas, Unit, assemble, select_units
+from ctxcomp.bench.planned import PIPELINE_METHODS
 from ctxcomp.compressors.base import BaseCompressor
 from ctxcomp.errors import ConfigError, UnknownNameError
 from ctxcomp.protocols import Compressor
@@ -199,6 +202,10 @@ def build_method(spec: str, options: dict[str, Any] | None = None) -> Method:
             return CompressorMethod(spec, RandomSentences(**settings), settings)
         except TypeError as exc:
             raise ConfigError(f"bad settings for random: {exc}") from exc
+    if name in PIPELINE_METHODS:
+        from ctxcomp.bench.planned import build_pipeline
+
+        return CompressorMethod(spec, build_pipeline(name, settings), settings)
     if name in PEERS:
         module, _, attr = PEERS[name].partition(":")
         import importlib
@@ -219,4 +226,4 @@ def known_methods() -> list[str]:
     """Every method name ``build_method`` accepts."""
     from ctxcomp import registry
 
-    return sorted({"none", "random", *PEERS, *registry.compressors.known_names()})
+    return sorted({"none", "random", *PEERS, *PIPELINE_METHODS, *registry.compressors.known_names()})
