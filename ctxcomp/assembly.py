@@ -89,7 +89,7 @@ def _fits(chunks: Sequence[Chunk], chosen: list[Unit], counter: TokenCounter, li
 
 
 Quotas = Sequence[int | None] | None
-FragmentPolicy = Literal["fill", "merge", "keep"]
+FragmentPolicy = Literal["drop", "fill", "merge", "keep"]
 #: A unit with fewer tokens than this (not counting its chunk's title line) is a fragment:
 #: a passage's cut-off first words ("manga."), a trailing stub ("Both versions of the"),
 #: an exclamation ("Break!"). :func:`select_units` never spends spare room on one; it is
@@ -201,9 +201,9 @@ def select_units(
     Args:
         quotas: per chunk (by index), the most tokens its kept text may hold; None: no caps.
         min_unit_tokens: units with fewer tokens are fragments (0: no unit is).
-        fragments: ``"fill"`` (default): a fragment is kept only on its own merit, never to
-            fill spare room; ``"merge"``: fragments are joined to a neighbour first;
-            ``"keep"``: fragments are treated like any unit.
+        fragments: ``"drop"``: a fragment is never kept (unless nothing else is left);
+            ``"fill"``: kept only on its own merit, never to fill spare room;
+            ``"merge"``: joined to a neighbour first; ``"keep"``: treated like any unit.
 
     Token counts are taken once per unit and once per assembly, never per candidate, so
     thousands of units (words, for token-level pruning) stay fast.
@@ -212,6 +212,8 @@ def select_units(
     if fragments == "merge":
         units, flags = merge_fragments(chunks, units, flags), []
     small = {(u.chunk, u.span) for u, f in zip(units, flags, strict=False) if f}
+    if fragments == "drop" and len(small) < len(units):
+        units = [u for u in units if (u.chunk, u.span) not in small]
     ranked = sorted(units, key=lambda u: (-u.score, u.chunk, u.span))
     costs = counter.count_many([chunks[u.chunk].text[u.span[0] : u.span[1]] for u in ranked])
     caps = list(quotas) if quotas is not None else [None] * len(chunks)

@@ -16,12 +16,11 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from ctxcomp.errors import CtxcompError, UnknownModelError
+from ctxcomp.errors import ConfigError, CtxcompError, UnknownModelError
 from ctxcomp.types import DEFAULT_MODEL, Budget
 
 #: Modules that add a subcommand: each defines ``register(subparsers)``.
 PLUGIN_COMMANDS = ("ctxcomp.bench.cli", "ctxcomp.models.cli", "ctxcomp.reporting.cli")
-DEFAULT_STAGES = ("embedding",)
 DEMO_BUDGET = 300
 
 
@@ -44,7 +43,9 @@ def _add_compress(sub: Any) -> None:
     size.add_argument("--budget", "-b", type=_positive_int, help="max output tokens")
     size.add_argument("--ratio", type=float, help="compression factor >= 1 instead of --budget")
     p.add_argument("--pipeline", "-p", help="pipeline spec (.yaml/.toml/.json)")
-    p.add_argument("--stages", help=f"comma-separated stage names (default: {','.join(DEFAULT_STAGES)})")
+    p.add_argument("--stages", help="comma-separated stage names, coarse to fine (default: the planned cascade, "
+                                    "see ctxcomp.defaults)")
+    p.add_argument("--planner", help="planner name for --stages (default: geometric; e.g. knapsack)")
     p.add_argument("--model", "-m", default=None, help=f"target model for tokens and $ (default {DEFAULT_MODEL})")
     p.add_argument("--price-in", type=float, help="USD per 1M input tokens for --model (overrides)")
     p.add_argument("--json", action="store_true", help="print JSON (one object per request)")
@@ -86,8 +87,14 @@ def _pipeline(args: argparse.Namespace, budget: Budget | None, ledger: Any = Non
     if args.pipeline:
         overrides = {"budget": budget} if budget is not None else {}
         return Pipeline.from_spec(args.pipeline, **overrides, **extra)
-    stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else DEFAULT_STAGES
-    return Pipeline(list(stages), budget, **extra)
+    if args.stages:
+        stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+        return Pipeline(stages, budget, planner=args.planner, **extra)
+    if args.planner:
+        raise ConfigError("--planner goes with --stages (a --pipeline spec names its own planner)")
+    from ctxcomp.defaults import default_pipeline
+
+    return default_pipeline(budget=budget, **extra)
 
 
 def _check_model(model: str, price_in: float | None) -> None:
@@ -156,8 +163,8 @@ def _compress_all(args: argparse.Namespace, requests: Sequence[Any], pipe: Any) 
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from ctxcomp.defaults import default_pipeline
     from ctxcomp.io import read_requests
-    from ctxcomp.pipeline import Pipeline
     from ctxcomp.reporting.text import render_compression
 
     data = resources.files("ctxcomp").joinpath("data")
@@ -165,10 +172,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with resources.as_file(data.joinpath("demo.jsonl")) as path:
         chunks = read_requests(path)[0].chunks
     _check_model(args.model, None)
-    pipe = Pipeline(list(DEFAULT_STAGES), Budget(max_tokens=args.budget, model=args.model))
-    print(f"loading the default pipeline ({', '.join(DEFAULT_STAGES)}) ...", file=sys.stderr)
-    for stage in pipe.stages:
-        getattr(stage, "setup", lambda: None)()
+    pipe = default_pipeline(budget=Budget(max_tokens=args.budget, model=args.model))
+    print(f"loading the default pipeline ({pipe.name}: {', '.join(s.name for s in pipe.stages)}) ...", file=sys.stderr)
+    for part in (pipe.planner, *pipe.stages):
+        getattr(part, "setup", lambda: None)()
     started = time.perf_counter()
     ctx = pipe.compress(sample["query"], list(chunks))
     seconds = time.perf_counter() - started

@@ -42,6 +42,22 @@ def test_compress_json_meets_budget_with_exact_spans(
         for start, end in kept["spans"]:
             assert by_id[kept["source_id"]][start:end] in kept["text"]
         assert kept["metadata"]["title"]
+    # the default pipeline is planned: the JSON says which chunks survived, their quotas and why
+    plan = out["plan"]
+    assert plan["planner"] == "knapsack" and len(plan["chunks"]) == 20
+    kept_ids = {c["source_id"] for c in out["chunks"]}
+    assert kept_ids <= {c["chunk_id"] for c in plan["chunks"] if c["keep"]}
+    assert all(c["reason"] for c in plan["chunks"])
+
+
+def test_planner_option_with_stages(chunks_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["compress", "-q", "dragon ball episodes", "-i", str(chunks_file), "-b", "200", "--stages", "truncate",
+               "--planner", "knapsack", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["plan"]["planner"] == "knapsack" and out["tokens_out"] <= 200
+    assert out["stages"][0]["name"] == "plan:knapsack"
+    rc = main(["compress", "-q", "x", "-i", str(chunks_file), "-b", "200", "--planner", "knapsack"])
+    assert rc == 2 and "--planner goes with --stages" in capsys.readouterr().err
 
 
 def test_compress_text_output_and_budget_noop(chunks_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

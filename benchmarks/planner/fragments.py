@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--half", type=int, choices=(0, 1), default=0)
     ap.add_argument("--ratios", default="4,10,20")
     ap.add_argument("--mins", default="0,4,6,8,10,12")
-    ap.add_argument("--policy", default="fill", choices=("fill", "merge", "keep"))
+    ap.add_argument("--policy", default="fill", choices=("drop", "fill", "merge", "keep"))
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     examples = load_nq(args.data)[args.half :: 2]

@@ -58,6 +58,7 @@ def render_compression(query: str, ctx: CompressedContext, elapsed: float, title
         + (f" = {money(ctx.cost_saved)} per request, ${ctx.cost_saved * 1e6:,.2f} per million requests"
            if ctx.cost_saved is not None else ""),
         f"time {elapsed:.2f} s: " + ", ".join(f"{s.name} {s.seconds:.2f} s" for s in ctx.stages),
+        *([f"plan ({ctx.plan.planner}): {ctx.plan.reason}"] if ctx.plan is not None else []),
         "",
         f"kept {len(ctx.chunks)} chunks:",
     ]
