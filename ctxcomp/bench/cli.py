@@ -49,6 +49,8 @@ def _common(p: argparse.ArgumentParser, methods: str, ratio: str) -> None:
     p.add_argument("--model", default="gpt-4o-mini", help="target model whose tokenizer counts (default gpt-4o-mini)")
     p.add_argument("--out", help="results JSON (default benchmarks/results/<suite>.json if that folder exists)")
     p.add_argument("--plot", help="PNG plot of answer recall vs achieved ratio")
+    p.add_argument("--plot-tokens", help="PNG plot of answer recall vs tokens kept")
+    p.add_argument("--plot-latency", help="PNG plot of answer recall vs p50 latency")
     p.add_argument("--seed", type=int, default=0, help="seed of the random baseline (default 0)")
     p.add_argument("--peers-dir", help="folder with llmlingua_compat.py (default: benchmarks/peers of the checkout)")
     p.add_argument("--llmlingua-model", default="smollm2-135m",
@@ -98,6 +100,8 @@ def register(subparsers: Any) -> None:
     merge.add_argument("inputs", nargs="+", help="results JSON files (same suite, data and model)")
     merge.add_argument("--out", required=True, help="merged results JSON")
     merge.add_argument("--plot", help="PNG plot of the merged results")
+    merge.add_argument("--plot-tokens", help="PNG plot of answer recall vs tokens kept")
+    merge.add_argument("--plot-latency", help="PNG plot of answer recall vs p50 latency")
     merge.set_defaults(func=cmd_merge)
 
     try:
@@ -146,9 +150,11 @@ def _run(args: argparse.Namespace, suite: str, data: Any, examples: list[Any],
     write_json(out, document(suite, data, rows, {**env, "finished": True}, settings))
     print(markdown_table(rows, group_by))
     print(f"results: {out}", file=sys.stderr)
-    if args.plot:
-        plot(rows, args.plot, f"ctxcomp bench {suite}", plot_x)
-        print(f"plot: {args.plot}", file=sys.stderr)
+    for path, x in ((args.plot, plot_x), (getattr(args, "plot_tokens", None), "tokens_out_mean"),
+                    (getattr(args, "plot_latency", None), "latency_p50")):
+        if path:
+            plot(rows, path, f"ctxcomp bench {suite}", x)
+            print(f"plot: {path}", file=sys.stderr)
     return 0
 
 
@@ -196,8 +202,10 @@ def cmd_merge(args: argparse.Namespace) -> int:
     write_json(args.out, doc)
     group_by = GROUP_BY.get(doc["suite"], ())
     print(markdown_table(doc["results"], group_by))
-    if args.plot:
-        plot(doc["results"], args.plot, f"ctxcomp bench {doc['suite']}", "length" if group_by else "ratio_achieved")
+    for path, x in ((args.plot, "length" if group_by else "ratio_achieved"), (args.plot_tokens, "tokens_out_mean"),
+                    (args.plot_latency, "latency_p50")):
+        if path:
+            plot(doc["results"], path, f"ctxcomp bench {doc['suite']}", x)
     return 0
 
 

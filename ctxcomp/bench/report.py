@@ -102,8 +102,22 @@ def markdown_table(rows: Sequence[dict[str, Any]], extra: Sequence[str] = ()) ->
     return "\n".join(lines)
 
 
+#: x axes :func:`plot` knows beyond the grid columns: label, and how to read the value.
+PLOT_AXES: dict[str, tuple[str, Any]] = {
+    "ratio_achieved": ("compression achieved (tokens in / tokens out, median, log scale)", None),
+    "tokens_out_mean": ("tokens kept (mean per question, log scale)", None),
+    "latency_p50": ("latency p50 (s per question, log scale)", lambda row: row.get("latency_s", {}).get("p50")),
+}
+
+
+def _x_value(row: dict[str, Any], x: str) -> Any:
+    getter = PLOT_AXES.get(x, ("", None))[1]
+    return getter(row) if getter is not None else row.get(x)
+
+
 def plot(rows: Sequence[dict[str, Any]], path: str | Path, title: str, x: str = "ratio_achieved") -> None:
-    """answer_recall vs ``x`` (default: achieved ratio), one line per method (matplotlib, PNG)."""
+    """answer_recall vs ``x`` (achieved ratio, tokens kept, p50 latency, or a grid column
+    such as ``length``), one line per method (matplotlib, PNG)."""
     from ctxcomp._deps import require
 
     matplotlib = require("matplotlib", "bench", "benchmark plots")
@@ -111,10 +125,12 @@ def plot(rows: Sequence[dict[str, Any]], path: str | Path, title: str, x: str = 
     import matplotlib.pyplot as plt
 
     by_method: dict[str, list[tuple[float, float]]] = {}
+    per_method = x in PLOT_AXES  # one line per method across ratios; else one per method and ratio
     for row in rows:
-        if row.get(x) is not None and row.get("answer_recall") is not None:
-            label = row["method"] if x == "ratio_achieved" else f"{row['method']} @{row['ratio_target']:g}x"
-            by_method.setdefault(label, []).append((row[x], row["answer_recall"]))
+        value = _x_value(row, x)
+        if value is not None and row.get("answer_recall") is not None:
+            label = row["method"] if per_method else f"{row['method']} @{row['ratio_target']:g}x"
+            by_method.setdefault(label, []).append((value, row["answer_recall"]))
     fig, ax = plt.subplots(figsize=(9, 4.8), dpi=120)
     markers, styles = "osD^vP*Xh<>", ("-", "--", "-.", ":")
     for i, (method, points) in enumerate(sorted(by_method.items())):
@@ -122,8 +138,7 @@ def plot(rows: Sequence[dict[str, Any]], path: str | Path, title: str, x: str = 
         ax.plot([p[0] for p in points], [p[1] for p in points], marker=markers[i % len(markers)],
                 linestyle=styles[i % len(styles)], markersize=7 - (i % 3), alpha=0.85, label=method)
     ax.set_xscale("log")
-    ax.set_xlabel("compression achieved (tokens in / tokens out, median, log scale)"
-                  if x == "ratio_achieved" else f"{x} (log scale)")
+    ax.set_xlabel(PLOT_AXES[x][0] if x in PLOT_AXES else f"{x} (log scale)")
     ax.set_ylabel("answer recall")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(True, which="both", alpha=0.3)

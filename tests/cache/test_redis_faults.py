@@ -101,9 +101,9 @@ def test_redis_killed_mid_run_requests_still_served_at_no_cache_speed(own_redis,
     with_cache, without = _paired_latencies(cached, plain, chunks, 10)
     stats = cache.stats()
     assert stats.errors >= 1 and stats.misses == 11
-    # No-cache speed comes from the breaker: once open, calls skip the network entirely.
-    # (Speed itself is a benchmark's business: bench cache; here only a hang guard.)
-    assert stats.bypassed >= 1, stats
+    # Every lookup failed fast (refused) or was skipped by the open breaker, and nothing
+    # waited on the dead server. (Speed itself is a benchmark's business: bench cache.)
+    assert stats.errors + stats.bypassed >= 10, stats
     assert max(with_cache) < max(without) + HANG_GUARD_S, (with_cache, without)
 
 
