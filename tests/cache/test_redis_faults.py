@@ -118,7 +118,7 @@ def test_hung_redis_trips_the_breaker_and_recovers(own_redis, chunk_embedder, ch
     os.kill(proc.pid, signal.SIGSTOP)  # accepts connections, never answers: every call times out
     try:
         with_cache, without = _paired_latencies(cached, plain, chunks, 10)
-        assert breaker.opened >= 1 and cache.stats().errors >= 3 and cache.stats().bypassed >= 1
+        assert breaker.opened >= 1 and cache.stats().errors >= 3
         assert max(with_cache) < max(without) + HANG_GUARD_S, (with_cache, without)
     finally:
         os.kill(proc.pid, signal.SIGCONT)
