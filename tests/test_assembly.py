@@ -42,8 +42,25 @@ def test_fill_pass_uses_spare_room() -> None:
     # The top unit (24 tokens) does not fit in 20, but lower-scored short ones do.
     chunks = [Chunk("x " * 40 + "end.", id="big"), Chunk("Short one.", id="s1"), Chunk("Short two.", id="s2")]
     units = [Unit(0, (0, len(chunks[0].text)), 1.0), Unit(1, (0, 10), 0.2), Unit(2, (0, 10), 0.1)]
-    out = select_units(chunks, units, COUNTER, 10)
+    out = select_units(chunks, units, COUNTER, 10, min_unit_tokens=0)  # no unit counts as a fragment
     assert [c.source_id for c in out.chunks] == ["s1", "s2"]
+
+
+def test_fragments_are_dropped_and_their_room_goes_to_whole_sentences() -> None:
+    text = "manga. The series ran for 291 episodes on Fuji TV in Japan. Break! It was a hit with fans of the show. Both versions of the"
+    chunk = Chunk("Dragon Ball Z\n" + text, id="d")
+    from ctxcomp.text import split_sentences
+
+    units = [Unit(0, s, 1.0 - 0.01 * i) for i, s in enumerate(split_sentences(chunk.text))]
+    out = select_units([chunk], units, COUNTER, 40)
+    kept = out.text
+    assert "291 episodes" in kept and "fans of the show." in kept
+    for stub in ("manga.", "Break!", "Both versions of the"):
+        assert stub not in kept
+    # the other policies: "fill" keeps a fragment only on its own merit, "keep" treats it like any unit
+    assert "manga." in select_units([chunk], units, COUNTER, 40, fragments="keep").text
+    only = [Unit(0, units[0].span, 1.0)]  # nothing but a fragment: it is kept rather than nothing
+    assert select_units([chunk], only, COUNTER, 40).text
 
 
 def test_nothing_fits_cuts_the_best_unit_to_a_word_prefix() -> None:

@@ -72,7 +72,8 @@ def test_a_stage_spec_may_set_its_own_ratio(demo_chunks: list[Chunk]) -> None:
 
 
 def test_quotas_from_the_budget_are_honoured() -> None:
-    chunks = [Chunk("One two three four five six seven. " * 6, id="a"), Chunk("Eight nine ten. " * 10, id="b")]
+    chunks = [Chunk("One two three four five six seven. " * 6, id="a"),
+              Chunk("Eight nine ten eleven twelve thirteen fourteen. " * 6, id="b")]
     ctx = Pipeline([Longest()], cache=False).compress("", chunks, Budget(max_tokens=60, quotas={"a": 20}))
     kept = {c.source_id: c.tokens_out for c in ctx.chunks}
     assert kept["a"] <= 20 and ctx.tokens_out <= 60 and kept.get("b", 0) > 0
