@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,7 +24,7 @@ targets = st.lists(st.one_of(
 def test_schedule_never_rises_and_ends_within_the_budget(start: int, final: int, stages: list) -> None:
     limits = schedule(start, final, stages)
     assert len(limits) == len(stages)
-    assert all(b <= a for a, b in zip(limits, limits[1:], strict=False))
+    assert all(b <= a for a, b in itertools.pairwise(limits))
     assert limits[-1] <= max(final, 1) and all(x >= 1 for x in limits)
 
 
