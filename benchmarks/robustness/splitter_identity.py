@@ -46,27 +46,32 @@ def passages(data: Path) -> Iterator[tuple[str, str]]:
         yield "haystack", path.read_text("utf-8")
 
 
+PARTS = ("sentences", "words", "title")
+
+
 def fingerprint(text: str) -> list[object]:
+    """Per part: the sentence spans (for each max_chars), the word spans, the title."""
     return [[split_sentences(text, max_chars=m) for m in MAX_CHARS], word_spans(text), title_of(text)]
 
 
 def digests(data: Path) -> tuple[dict[str, dict[str, object]], dict[str, list[str]]]:
-    sums: dict[str, hashlib._Hash] = {}
+    sums: dict[str, dict[str, hashlib._Hash]] = {}
     counts: dict[str, int] = {}
     texts: dict[str, list[str]] = {}
     for name, text in passages(data):
-        raw = json.dumps(fingerprint(text)).encode()
-        sums.setdefault(name, hashlib.sha256()).update(hashlib.sha256(raw).digest())
+        for part, value in zip(PARTS, fingerprint(text), strict=True):
+            digest = sums.setdefault(name, {}).setdefault(part, hashlib.sha256())
+            digest.update(hashlib.sha256(json.dumps(value).encode()).digest())
         counts[name] = counts.get(name, 0) + 1
         texts.setdefault(name, []).append(text)
-    return {n: {"passages": counts[n], "sha256": sums[n].hexdigest()} for n in sums}, texts
+    return {n: {"passages": counts[n], **{p: h.hexdigest() for p, h in sums[n].items()}} for n in sums}, texts
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--write", action="store_true", help="record the reference digests")
-    parser.add_argument("--diff", type=int, default=0, help="print this many changed passages (needs --against)")
+    parser.add_argument("--diff", type=int, default=0, help="print this many changed passages (with --against)")
     parser.add_argument("--against", type=Path, help="a JSON of per-passage fingerprints from the old splitter")
     parser.add_argument("--dump", type=Path, help="write per-passage fingerprints here")
     args = parser.parse_args()
@@ -75,22 +80,26 @@ def main() -> int:
         args.dump.write_text(json.dumps({n: [fingerprint(t) for t in ts] for n, ts in texts.items()}))
     if args.write:
         RESULT.write_text(json.dumps({
-            "what": "SHA-256 over per-passage spans of split_sentences (max_chars 400/120/40), word_spans and title_of",
+            "what": "per dataset and part, SHA-256 over per-passage spans of split_sentences (max_chars 400/120/40), word_spans and title_of",
             "command": "python benchmarks/robustness/splitter_identity.py --write",
             "datasets": found}, indent=2) + "\n")
         print(json.dumps(found, indent=2))
         return 0
     reference = json.loads(RESULT.read_text())["datasets"]
-    changed = {n: v for n, v in found.items() if reference.get(n) != v}
-    if args.against and args.diff:
+    changed = [f"{n}.{p}" for n, v in found.items() for p in PARTS if reference.get(n, {}).get(p) != v[p]]
+    if args.against:
         old = json.loads(args.against.read_text())
-        shown = 0
+        differ: dict[str, int] = {}
         for name, ts in texts.items():
             for text, before in zip(ts, old[name], strict=True):
-                if json.loads(json.dumps(fingerprint(text))) != before and shown < args.diff:
-                    shown += 1
-                    print(f"--- {name}: {text[:200]!r}")
-    print(json.dumps({"checked": found, "changed": sorted(changed)}, indent=2))
+                now = json.loads(json.dumps(fingerprint(text)))
+                for part, a, b in zip(PARTS, now, before, strict=True):
+                    if a != b:
+                        differ[f"{name}.{part}"] = differ.get(f"{name}.{part}", 0) + 1
+                        if sum(differ.values()) <= args.diff:
+                            print(f"--- {name}.{part}: {text[:300]!r}")
+        print("passages that differ:", json.dumps(differ))
+    print(json.dumps({"checked": found, "changed": changed}, indent=2))
     return 1 if changed else 0
 
 
