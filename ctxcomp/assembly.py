@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ctxcomp.errors import InfeasibleBudgetError
 from ctxcomp.pricing import prompt_costs
-from ctxcomp.text import word_spans
+from ctxcomp.text import cut_points, word_spans
 from ctxcomp.tokens import TokenCounter
 from ctxcomp.types import (
     CHUNK_SEPARATOR,
@@ -97,8 +98,12 @@ def select_units(
 
     Greedy by score with per-unit token costs, then exact verification of the whole
     text, then a fill pass over the units that were skipped. If no unit fits at all, the
-    best unit is cut to the longest word prefix that fits (never an empty result when a
-    single word fits).
+    best unit is cut to the longest word prefix that fits (or, failing that, the longest
+    prefix of its first word): never an empty result when a character fits.
+
+    Raises:
+        InfeasibleBudgetError: ``units`` is not empty but not one character of the best
+            unit fits in ``limit`` tokens.
     """
     ranked = sorted(units, key=lambda u: (-u.score, u.chunk, u.span))
     costs = counter.count_many([chunks[u.chunk].text[u.span[0] : u.span[1]] for u in ranked])
@@ -126,7 +131,18 @@ def select_units(
         partial = longest_prefix(chunks, ranked[0], counter, limit)
         if partial is not None:
             return assemble(chunks, [partial], counter)
+        raise infeasible(chunks, ranked[0], counter, limit)
     return assembly
+
+
+def infeasible(chunks: Sequence[Chunk], unit: Unit, counter: TokenCounter, limit: int) -> InfeasibleBudgetError:
+    """The error for a limit that not even the first character of ``unit`` fits in."""
+    text = chunks[unit.chunk].text[unit.span[0] : unit.span[1]]
+    ends = cut_points(text, 0, min(len(text), 16))
+    needed = counter.count(text[: ends[0]]) if ends else None
+    return InfeasibleBudgetError(
+        f"nothing fits in {limit} tokens: the first character of the best piece of chunk "
+        f"{chunks[unit.chunk].id!r} alone costs {needed}; raise the budget", limit=limit, needed=needed)
 
 
 def longest_prefix(
@@ -136,14 +152,32 @@ def longest_prefix(
     limit: int,
     before: Sequence[Unit] = (),
 ) -> Unit | None:
-    """The longest word-prefix of ``unit`` that fits beside ``before`` within ``limit``."""
+    """The longest word-prefix of ``unit`` that fits beside ``before`` within ``limit``.
+
+    When not even the first word fits, the longest prefix of that word that ends on a
+    grapheme boundary (so a budget of a few tokens still keeps something). None when not
+    even one character fits.
+    """
     start, end = unit.span
     text = chunks[unit.chunk].text
     ends = [start + e for _, e in word_spans(text[start:end])]
+    best = _longest(chunks, unit, ends, counter, limit, before)
+    if best is None and ends:
+        first = ends[0] - start
+        inner = [start + p for p in cut_points(text[start:end], 0, first)[:-1]]
+        best = _longest(chunks, unit, inner, counter, limit, before)
+    return best
+
+
+def _longest(
+    chunks: Sequence[Chunk], unit: Unit, ends: Sequence[int], counter: TokenCounter, limit: int,
+    before: Sequence[Unit],
+) -> Unit | None:
+    """Binary search: the unit ending at the last of ``ends`` that still fits."""
     lo, hi, best = 0, len(ends) - 1, None
     while lo <= hi:
         mid = (lo + hi) // 2
-        candidate = Unit(unit.chunk, (start, ends[mid]), unit.score)
+        candidate = Unit(unit.chunk, (unit.span[0], ends[mid]), unit.score)
         if _fits(chunks, [*before, candidate], counter, limit) is not None:
             best, lo = candidate, mid + 1
         else:
