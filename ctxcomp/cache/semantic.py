@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from ctxcomp.cache.codec import json_depth
 from ctxcomp.errors import ConfigError
+from ctxcomp.settings import check_types
 from ctxcomp.models.sentence import DEFAULT_EMBEDDING_MODEL
 
 _VERSION = 1
@@ -41,6 +43,7 @@ class SemanticConfig:
     max_candidates: int = 32
 
     def __post_init__(self) -> None:
+        check_types(self)
         if not 0.0 < self.threshold <= 1.0:
             raise ConfigError(f"semantic threshold must be in (0, 1], got {self.threshold!r}")
         if self.max_candidates < 1:
@@ -62,11 +65,17 @@ class QueryEncoder:
         return np.asarray(vec[0], dtype=np.float32)
 
 
+#: A candidate list larger than this is ignored (32 candidates of 384 floats take ~70 KB).
+MAX_CANDIDATES_BYTES = 4 * 1024 * 1024
+
+
 def parse_candidates(raw: bytes | None) -> list[tuple[str, np.ndarray]]:
-    """The (entry key, vector) list in ``raw``; empty when absent or malformed."""
-    if not raw:
+    """The (entry key, vector) list in ``raw``; empty when absent, malformed or oversized."""
+    if not raw or len(raw) > MAX_CANDIDATES_BYTES:
         return []
     try:
+        if json_depth(raw) > 4:  # {"items": [[key, b64], ...]}: a deeper list is not ours
+            return []
         data = json.loads(raw)
         if not isinstance(data, dict) or data.get("v") != _VERSION:
             return []
@@ -76,7 +85,7 @@ def parse_candidates(raw: bytes | None) -> list[tuple[str, np.ndarray]]:
             if isinstance(key, str) and vec.size:
                 out.append((key, vec))
         return out
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         return []
 
 

@@ -62,6 +62,7 @@ from ctxcomp.compressors.early_layer_scoring import (
     zscore,
 )
 from ctxcomp.errors import ConfigError, InputError
+from ctxcomp.settings import check_types
 from ctxcomp.inputs import ChunkLike, check_query, coerce_chunks, input_tokens
 from ctxcomp.text import split_sentences, word_spans
 from ctxcomp.tokens import TokenCounter, get_counter
@@ -132,6 +133,7 @@ class EarlyLayerConfig:
     layers: tuple[int, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
+        check_types(self)
         raw: Any = self.layer
         layer: tuple[int, ...] | None
         if raw is None:

@@ -20,6 +20,7 @@ import numpy as np
 from ctxcomp.assembly import Assembly, Unit, select_units
 from ctxcomp.compressors.base import BaseCompressor, ModelRevision
 from ctxcomp.errors import ConfigError
+from ctxcomp.settings import check_types
 from ctxcomp.models.sentence import DEFAULT_EMBEDDING_MODEL, LoadedEncoder, load_encoder, resolve
 from ctxcomp.text import split_sentences, title_of
 from ctxcomp.tokens import TokenCounter
@@ -49,6 +50,7 @@ class EmbeddingConfig:
     device: str | None = None
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.unit not in ("sentence", "chunk"):
             raise ConfigError(f"unit must be 'sentence' or 'chunk', got {self.unit!r}")
         if not 0.0 <= self.chunk_weight <= 1.0:
