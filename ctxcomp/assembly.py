@@ -99,11 +99,12 @@ def select_units(
     Greedy by score with per-unit token costs, then exact verification of the whole
     text, then a fill pass over the units that were skipped. If no unit fits at all, the
     best unit is cut to the longest word prefix that fits (or, failing that, the longest
-    prefix of its first word): never an empty result when a character fits.
+    prefix of its first word; or the next unit's, when not one character of it fits):
+    never an empty result when the first character of some unit fits.
 
     Raises:
-        InfeasibleBudgetError: ``units`` is not empty but not one character of the best
-            unit fits in ``limit`` tokens.
+        InfeasibleBudgetError: ``units`` is not empty but not even the first character of
+            any unit fits in ``limit`` tokens.
     """
     ranked = sorted(units, key=lambda u: (-u.score, u.chunk, u.span))
     costs = counter.count_many([chunks[u.chunk].text[u.span[0] : u.span[1]] for u in ranked])
@@ -128,15 +129,17 @@ def select_units(
             chosen.append(unit)
             assembly = trial
     if not chosen and ranked:
-        partial = longest_prefix(chunks, ranked[0], counter, limit)
-        if partial is not None:
-            return assemble(chunks, [partial], counter)
+        for unit in ranked:  # the best unit's prefix nearly always fits: this loop is short
+            partial = longest_prefix(chunks, unit, counter, limit)
+            if partial is not None:
+                return assemble(chunks, [partial], counter)
         raise infeasible(chunks, ranked[0], counter, limit)
     return assembly
 
 
 def infeasible(chunks: Sequence[Chunk], unit: Unit, counter: TokenCounter, limit: int) -> InfeasibleBudgetError:
-    """The error for a limit that not even the first character of ``unit`` fits in."""
+    """The error for a limit that not even the first character of ``unit`` fits in (the
+    message and ``needed`` describe ``unit``)."""
     text = chunks[unit.chunk].text[unit.span[0] : unit.span[1]]
     ends = cut_points(text, 0, min(len(text), 16))
     needed = counter.count(text[: ends[0]]) if ends else None

@@ -10,13 +10,15 @@ import argparse
 import importlib
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from ctxcomp.errors import CtxcompError, UnknownModelError
+from ctxcomp.errors import CtxcompError, InputError, UnknownModelError
+from ctxcomp.redact import redact
 from ctxcomp.types import DEFAULT_MODEL, Budget, CompressedContext
 
 #: Modules that add a subcommand: each defines ``register(subparsers)``.
@@ -42,11 +44,11 @@ def _add_compress(sub: Any) -> None:
     p.add_argument("--input", "-i", required=True, help="JSONL file, or - for stdin")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--budget", "-b", type=_positive_int, help="max output tokens")
-    size.add_argument("--ratio", type=float, help="compression factor >= 1 instead of --budget")
+    size.add_argument("--ratio", type=_ratio, help="compression factor >= 1 instead of --budget")
     p.add_argument("--pipeline", "-p", help="pipeline spec (.yaml/.toml/.json)")
     p.add_argument("--stages", help=f"comma-separated stage names (default: {','.join(DEFAULT_STAGES)})")
     p.add_argument("--model", "-m", default=None, help=f"target model for tokens and $ (default {DEFAULT_MODEL})")
-    p.add_argument("--price-in", type=float, help="USD per 1M input tokens for --model (overrides)")
+    p.add_argument("--price-in", type=_price, help="USD per 1M input tokens for --model (overrides)")
     p.add_argument("--json", action="store_true", help="print JSON (one object per request)")
     p.set_defaults(func=cmd_compress)
 
@@ -119,12 +121,16 @@ def cmd_compress(args: argparse.Namespace) -> int:
     if missing:
         raise SystemExit(_usage_error("--query is required for a file of chunks"))
     pipe = _pipeline(args, budget)
+    _check_requests(requests, args.query, pipe.requires_query())  # every line, before any output
     from tqdm import tqdm
 
     bar = tqdm(requests, desc="compress", unit="query", disable=len(requests) < 2, file=sys.stderr)
     for request in bar:
         query = request.query if request.query is not None else args.query
-        ctx = pipe.compress(query, list(request.chunks))
+        try:
+            ctx = pipe.compress(query, list(request.chunks))
+        except InputError as exc:
+            raise InputError(str(exc), line=request.line) from None
         if args.json:
             print(json.dumps({"query": query, **ctx.to_dict()}, ensure_ascii=False))
         else:
@@ -132,6 +138,38 @@ def cmd_compress(args: argparse.Namespace) -> int:
             if len(requests) > 1:
                 print("\n" + "-" * 40)
     return 0
+
+
+def _check_requests(requests: Sequence[Any], default_query: str | None, needs_query: bool) -> None:
+    """Validate every request's query and chunks, naming the line of a bad one."""
+    from ctxcomp.inputs import check_query, coerce_chunks
+
+    for request in requests:
+        try:
+            check_query(request.query if request.query is not None else default_query, needs_query)
+            coerce_chunks(list(request.chunks))
+        except InputError as exc:
+            raise InputError(str(exc), line=request.line) from None
+
+
+def _price(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of USD per 1M tokens") from None
+    if not math.isfinite(number) or number < 0:
+        raise argparse.ArgumentTypeError(f"the price must be a finite number >= 0, got {value!r}")
+    return number
+
+
+def _ratio(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not math.isfinite(number) or number < 1:
+        raise argparse.ArgumentTypeError(f"the ratio must be a finite number >= 1, got {value!r}")
+    return number
 
 
 def _money(value: float | None) -> str:
@@ -200,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UnknownModelError as exc:
         return _usage_error(f"{exc} (or pass --price-in for it)")
     except CtxcompError as exc:
-        print(f"ctxcomp: error: {exc}", file=sys.stderr)
+        print(f"ctxcomp: error: {redact(exc)}", file=sys.stderr)
         return 1 if exc.is_retryable else 2
     except KeyboardInterrupt:
         return 130

@@ -112,6 +112,11 @@ class EarlyLayerConfig:
             calibration, top, chunk_weight, embedding_weight); or a path to such a JSON
             file. With a learned scorer, ``embedding_weight=0`` drops its MiniLM features.
         max_window: context window in tokens (None: the model's own).
+        max_input_tokens: the most input tokens (scoring model's tokenizer) one request
+            may run through the model (about 0.6 s per 1,000 tokens on 2 CPU cores). A
+            larger input is cut down first, at no model cost: whole chunks, best BM25
+            match to the query first, while they fit; a request whose best chunk alone
+            is over the limit raises InputError. None: no limit.
         batch_size: prompts per forward pass in :meth:`EarlyLayerFilter.compress_batch`.
         device / dtype: torch device and dtype (None: automatic, see ctxcomp.models.causal).
     """
@@ -127,6 +132,7 @@ class EarlyLayerConfig:
     embedding_weight: float = 0.6
     scorer: str = "auto"
     max_window: int | None = None
+    max_input_tokens: int | None = 65_536
     batch_size: int = 4
     device: str | None = None
     dtype: str | None = None
@@ -157,6 +163,8 @@ class EarlyLayerConfig:
             (0.0 <= self.embedding_weight <= 1.0, f"embedding_weight must be in [0, 1], got {self.embedding_weight}"),
             (self.calibration >= 0.0, f"calibration must be >= 0, got {self.calibration}"),
             (self.max_window is None or self.max_window > MIN_ROOM, f"max_window must be > {MIN_ROOM}"),
+            (self.max_input_tokens is None or self.max_input_tokens > MIN_ROOM,
+             f"max_input_tokens must be > {MIN_ROOM} or None"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (isinstance(self.model, str) and bool(self.model.strip()), "model must be a non-empty string"),
             (isinstance(self.scorer, str) and (self.scorer in ("auto", "recipe") or self.scorer.endswith(".json")),
@@ -174,6 +182,10 @@ class _Request:
     query: str
     chunks: list[Chunk]
     prompts: list[Prompt] = field(default_factory=list)
+    # when the input was cut down (max_input_tokens): the request's own chunks, and the
+    # index in them of each scored chunk
+    source: list[Chunk] | None = None
+    keep: list[int] | None = None
     # per window: token chunk, start, end, {row set: {layer: scores}} (see _token_scores)
     tokens: list[tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, dict[int, np.ndarray]]]] = field(
         default_factory=list)
@@ -201,6 +213,8 @@ class EarlyLayerFilter(BaseCompressor):
         data = asdict(self.settings)
         for key in ("batch_size", "device", "dtype", "layer"):
             data.pop(key)
+        if data["max_input_tokens"] == EarlyLayerConfig.max_input_tokens:
+            del data["max_input_tokens"]  # the default: cache keys stay as they were
         scorer = self._learned
         data["layers"] = list(self._layers or (scorer.layers if scorer else self.settings.layers))
         if scorer is not None:
@@ -249,7 +263,8 @@ class EarlyLayerFilter(BaseCompressor):
             from ctxcomp.compressors.embedding import EmbeddingCompressor
 
             unit = "chunk" if self.settings.unit == "chunk" else "sentence"
-            self._embedder = EmbeddingCompressor(unit=unit, dedup_threshold=None)
+            # no unit cap of its own: its scores must line up with this stage's units
+            self._embedder = EmbeddingCompressor(unit=unit, dedup_threshold=None, max_units=None)
             self._embedder.setup()
 
     def _check_layers(self, layers: tuple[int, ...]) -> tuple[int, ...]:
@@ -417,9 +432,38 @@ class EarlyLayerFilter(BaseCompressor):
             return zscore(np.asarray(values, dtype=np.float64))
         return zscore(np.asarray([by_span.get((u.chunk, u.span), 0.0) for u in units], dtype=np.float64))
 
+    def _bound_input(self, req: _Request) -> None:
+        """Cut an over-long request down to max_input_tokens (see the config)."""
+        limit = self.settings.max_input_tokens
+        if limit is None:
+            return
+        lengths = [len(ids) for ids in self._lm.tokenizer([c.text for c in req.chunks],
+                                                          add_special_tokens=False)["input_ids"]]
+        if sum(lengths) <= limit:
+            return
+        from ctxcomp.lexical import bm25_scores
+
+        scores = bm25_scores(req.query, [c.text for c in req.chunks])
+        keep, used = [], 0
+        for i in sorted(range(len(req.chunks)), key=lambda i: (-scores[i], i)):
+            if used + lengths[i] <= limit:
+                keep.append(i)
+                used += lengths[i]
+        if not keep:
+            raise InputError(
+                f"{self.name}: every chunk is over max_input_tokens={limit} (the best by BM25 has "
+                f"{lengths[int(np.argmax(scores))]:,} tokens); split the chunks, raise max_input_tokens, "
+                "or put a cheaper stage (e.g. 'embedding') first")
+        keep.sort()
+        log.info("%s: input of %d tokens over max_input_tokens=%d; scoring the %d of %d chunks that fit, "
+                 "best BM25 match first", self.name, sum(lengths), limit, len(keep), len(req.chunks))
+        req.source, req.keep = req.chunks, keep
+        req.chunks = [req.chunks[i] for i in keep]
+
     def _score_requests(self, requests: Sequence[_Request]) -> None:
         flat: list[tuple[int, Prompt]] = []
         for i, req in enumerate(requests):
+            self._bound_input(req)
             req.prompts = self._prompts(req.query, req.chunks)
             flat.extend((i, p) for p in req.prompts)
         attention = self._run([p for _, p in flat])
@@ -434,6 +478,9 @@ class EarlyLayerFilter(BaseCompressor):
         units = self._units(req.chunks)
         scores = self._unit_scores(req, units)
         scored = [Unit(u.chunk, u.span, float(v)) for u, v in zip(units, scores, strict=True)]
+        if req.keep is not None and req.source is not None:  # back to the request's own chunks
+            scored = [Unit(req.keep[u.chunk], u.span, u.score) for u in scored]
+            return select_units(req.source, scored, counter, limit)
         return select_units(req.chunks, scored, counter, limit)
 
     def _propose(self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter) -> Assembly:
