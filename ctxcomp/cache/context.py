@@ -38,12 +38,13 @@ from ctxcomp.cache.codec import (
 )
 from ctxcomp.cache.faults import LogThrottle
 from ctxcomp.cache.flight import AsyncSingleFlight, SingleFlight
-from ctxcomp.cache.lease import DEFAULT_LEASE_S, AsyncLease, Lease
+from ctxcomp.cache.lease import DEFAULT_LEASE_S, AsyncLease, Lease, StaleWatch
 from ctxcomp.cache.memory import MemoryBackend
 from ctxcomp.cache.semantic import QueryEncoder, SemanticConfig
 from ctxcomp.cache.semantic_ops import SemanticOps
 from ctxcomp.cache.stats import CacheStats, Counters
 from ctxcomp.errors import CacheError, ConfigError
+from ctxcomp.redact import redact
 from ctxcomp.tokens import get_counter
 from ctxcomp.types import Budget, Chunk, CompressedContext
 
@@ -316,6 +317,7 @@ class ContextCache:
                 return token
             if waited == 0:
                 self._counters.add(lock_waits=1)
+                watch = StaleWatch(self.lock_lease_s)
             if time.monotonic() >= deadline:
                 return None
             time.sleep(_POLL_S[min(waited, len(_POLL_S) - 1)])
@@ -323,6 +325,24 @@ class ContextCache:
             found = self._decode(self._safe("get", lambda: self.backend.get(rk.key)), chunks, rk)
             if found is not None:
                 return found
+            stolen = self._take_stale(lock, watch)
+            if stolen is not None:
+                return stolen
+
+    def _take_stale(self, lock: str, watch: StaleWatch) -> str | None:
+        """A token for ``lock`` if its holder is gone (see :class:`StaleWatch`), else None."""
+        state_of, steal = getattr(self.backend, "lock_state", None), getattr(self.backend, "steal_lock", None)
+        if state_of is None or steal is None:
+            return None
+        state = self._safe("lock", lambda: state_of(lock))
+        if state is _FAILED or not watch.stale(state, time.monotonic()):
+            return None
+        token = self._safe("lock", lambda: steal(lock, state[0], self.lock_lease_s))
+        if token is _FAILED or token is None:
+            return None
+        self._counters.add(lock_takeovers=1)
+        log.warning("took over a cache lock its holder stopped renewing (held by %s)", redact(state[0])[:80])
+        return str(token)
 
     # -- async path -----------------------------------------------------------------------
     async def aget_or_compute(
@@ -421,6 +441,7 @@ class ContextCache:
                 return token
             if waited == 0:
                 self._counters.add(lock_waits=1)
+                watch = StaleWatch(self.lock_lease_s)
             if time.monotonic() >= deadline:
                 return None
             await asyncio.sleep(_POLL_S[min(waited, len(_POLL_S) - 1)])
@@ -428,6 +449,23 @@ class ContextCache:
             found = self._decode(await self._asafe("get", lambda: self.backend.aget(rk.key)), chunks, rk)
             if found is not None:
                 return found
+            stolen = await self._atake_stale(lock, watch)
+            if stolen is not None:
+                return stolen
+
+    async def _atake_stale(self, lock: str, watch: StaleWatch) -> str | None:
+        state_of, steal = getattr(self.backend, "alock_state", None), getattr(self.backend, "asteal_lock", None)
+        if state_of is None or steal is None:
+            return None
+        state = await self._asafe("lock", lambda: state_of(lock))
+        if state is _FAILED or not watch.stale(state, time.monotonic()):
+            return None
+        token = await self._asafe("lock", lambda: steal(lock, state[0], self.lock_lease_s))
+        if token is _FAILED or token is None:
+            return None
+        self._counters.add(lock_takeovers=1)
+        log.warning("took over a cache lock its holder stopped renewing (held by %s)", redact(state[0])[:80])
+        return str(token)
 
     # -- lifecycle ------------------------------------------------------------------------
     def invalidate(self, chunk_ids: Sequence[str] | str) -> int:

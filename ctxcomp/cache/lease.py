@@ -9,6 +9,12 @@ Renewal uses the backend's optional ``renew_lock(key, token, lease_s) -> bool`` 
 ``arenew_lock``); a backend without it keeps plain expiring locks. A failed renewal is
 logged once and stops the renewals (the computation goes on; at worst another process
 computes the same entry too).
+
+A waiter also watches the lock (the backend's optional ``lock_state(key) -> (value,
+ttl_ms)`` and ``steal_lock(key, value, lease_s) -> token``): a lock whose value stays the
+same while its TTL only falls for a whole lease is not being renewed, whatever its TTL
+(a crashed holder, or a lock set by hand with ``PX 30000``), and the waiter takes it over
+(:class:`StaleWatch`).
 """
 
 from __future__ import annotations
@@ -103,3 +109,37 @@ class AsyncLease:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+class StaleWatch:
+    """Decides, from successive looks at a lock, whether its holder has stopped renewing it.
+
+    A live holder renews every third of a lease, so its lock's TTL goes back up at least
+    twice a lease. A lock seen with the same value and a TTL that never rose for a whole
+    lease has no live holder.
+
+    Example:
+        >>> w = StaleWatch(lease_s=2.0)
+        >>> w.stale(("x", 30_000), now=0.0), w.stale(("x", 29_000), now=1.0), w.stale(("x", 28_000), now=2.0)
+        (False, False, True)
+        >>> w.stale(("x", 29_990), now=2.5)  # renewed (the TTL rose): alive again
+        False
+    """
+
+    def __init__(self, lease_s: float) -> None:
+        self.lease_s = lease_s
+        self._value: str | None = None
+        self._ttl = 0
+        self._since = 0.0
+
+    def stale(self, state: tuple[str, int] | None, now: float) -> bool:
+        """Whether the lock in ``state`` ((value, TTL in ms), None: no lock) is stale at ``now``."""
+        if state is None:
+            self._value = None
+            return False
+        value, ttl = state
+        if value != self._value or ttl > self._ttl:  # a new holder, or a renewal
+            self._value, self._ttl, self._since = value, ttl, now
+            return False
+        self._ttl = ttl
+        return now - self._since >= self.lease_s

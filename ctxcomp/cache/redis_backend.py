@@ -99,6 +99,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+_STEAL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+"""
+
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -292,6 +300,22 @@ class RedisBackend:
     def release_lock(self, key: str, token: str) -> None:
         self._call(lambda: self._script("release")(keys=[key], args=[token]))
 
+    def lock_state(self, key: str) -> tuple[str, int] | None:
+        """(value, TTL in ms) of the lock ``key``, or None when it is free."""
+        def run() -> Any:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.get(key)
+            pipe.pttl(key)
+            return pipe.execute()
+        return _state(self._call(run))
+
+    def steal_lock(self, key: str, value: str, timeout_s: float) -> str | None:
+        """Take the lock over if it still holds ``value`` (a holder that stopped renewing)."""
+        token = lock_token()
+        px = max(1, int(timeout_s * 1000))
+        ok = self._call(lambda: self._script("steal")(keys=[key], args=[value, token, px]))
+        return token if ok else None
+
     def renew_lock(self, key: str, token: str, timeout_s: float) -> bool:
         """Extend the lock to ``timeout_s`` from now if ``token`` still holds it."""
         px = max(1, int(timeout_s * 1000))
@@ -360,6 +384,20 @@ class RedisBackend:
     async def arelease_lock(self, key: str, token: str) -> None:
         await self._acall(lambda: self._aclient()[1]["release"](keys=[key], args=[token]))
 
+    async def alock_state(self, key: str) -> tuple[str, int] | None:
+        async def run() -> Any:
+            pipe = self._aclient()[0].pipeline(transaction=False)
+            pipe.get(key)
+            pipe.pttl(key)
+            return await pipe.execute()
+        return _state(await self._acall(run))
+
+    async def asteal_lock(self, key: str, value: str, timeout_s: float) -> str | None:
+        token = lock_token()
+        px = max(1, int(timeout_s * 1000))
+        ok = await self._acall(lambda: self._aclient()[1]["steal"](keys=[key], args=[value, token, px]))
+        return token if ok else None
+
     async def arenew_lock(self, key: str, token: str, timeout_s: float) -> bool:
         px = max(1, int(timeout_s * 1000))
         return bool(await self._acall(lambda: self._aclient()[1]["renew"](keys=[key], args=[token, px])))
@@ -371,7 +409,7 @@ class RedisBackend:
             await pair[0].aclose()
 
 
-_SCRIPTS = {"set": _SET, "invalidate": _INVALIDATE, "release": _RELEASE, "renew": _RENEW}
+_SCRIPTS = {"set": _SET, "invalidate": _INVALIDATE, "release": _RELEASE, "renew": _RENEW, "steal": _STEAL}
 
 
 def lru_key_of(key: str) -> str:
@@ -382,6 +420,14 @@ def lru_key_of(key: str) -> str:
 def tags_key_of(key: str) -> str:
     """The hash (entry key -> its index tags) of the namespace's entries without TTL."""
     return namespace_of(key) + "#tags"
+
+
+def _state(reply: Any) -> tuple[str, int] | None:
+    value, ttl = reply
+    if value is None:
+        return None
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return text, int(ttl) if ttl is not None and int(ttl) >= 0 else 0
 
 
 def lock_token() -> str:
