@@ -23,7 +23,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s:/@]*):[^\s@/]*@"), rf"\1:{MASK}@"),
     (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s:/@]+@"), rf"\1{MASK}@"),
     # Authorization / Proxy-Authorization / X-Api-Key style headers
-    (re.compile(r"(?i)\b((?:proxy-)?authorization\s*[:=]\s*[\"']?(?:bearer|basic|token|apikey)?\s*)[^\s\"',;]+"),
+    (re.compile(r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic|token|apikey)?\s*)"
+                r"[^\s\"',;]+"),
      rf"\1{MASK}"),
     (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/\-]+=*"), rf"\1{MASK}"),
     # key=value / "key": "value" for names that hold secrets
