@@ -12,7 +12,6 @@ from typing import Any
 from ctxcomp.errors import InputError
 from ctxcomp.types import Chunk
 
-
 #: A JSONL line longer than this is refused (one request of 64 MB is not a chunk file).
 MAX_LINE_CHARS = 64 * 1024 * 1024
 
@@ -101,13 +100,12 @@ def read_requests(path: str | Path) -> list[Request]:
                 raise InputError("a request line needs a string 'query'", line=number)
             if not isinstance(obj["chunks"], list) or not obj["chunks"]:
                 raise InputError("'chunks' must be a non-empty list", line=number)
-            chunks = tuple(_chunk(c, number, i) for i, c in enumerate(obj["chunks"]))
-            seen: set[str] = set()
-            for chunk in chunks:
-                if chunk.id in seen:
-                    raise InputError(f"chunk id {chunk.id!r} appears twice in the request", line=number)
-                seen.add(chunk.id)
-            out.append(Request(query, chunks, number))
+            items = tuple(_chunk(c, number, i) for i, c in enumerate(obj["chunks"]))
+            ids = [c.id for c in items]
+            if len(set(ids)) != len(ids):
+                twice = next(i for i in ids if ids.count(i) > 1)
+                raise InputError(f"chunk id {twice!r} appears twice in the request", line=number)
+            out.append(Request(query, items, number))
         return out
     if any(is_request):
         number = rows[is_request.index(not is_request[0])][0]

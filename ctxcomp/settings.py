@@ -9,19 +9,22 @@ field, not later inside a compression. Config classes call :func:`check_types` f
 
 from __future__ import annotations
 
-import functools
 import math
 import types
-
 from dataclasses import fields
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from ctxcomp.errors import ConfigError
 
 
-@functools.lru_cache(maxsize=None)
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls)
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = get_type_hints(cls)
+    return hints
 
 
 def _matches(value: Any, hint: Any) -> bool:

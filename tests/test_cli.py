@@ -154,7 +154,7 @@ def _run(tmp_path: Path, lines: list[str], *args: str) -> tuple[int, str, str]:
     ('{"text": "a b", "id": ' + "9" * 5000 + "}", "line 1: unreadable JSON value"),
 ])
 def test_repro_extreme_lines_are_one_line_errors(tmp_path: Path, line: str, message: str) -> None:
-    rc, out, err = _run(tmp_path, [line], "-q", "x", "-b", "5", "--stages", "truncate")
+    rc, _, err = _run(tmp_path, [line], "-q", "x", "-b", "5", "--stages", "truncate")
     assert rc == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
@@ -181,5 +181,5 @@ def test_repro_price_must_be_finite(tmp_path: Path, value: str) -> None:
 def test_repro_invalid_yaml_is_one_line(tmp_path: Path) -> None:
     spec = tmp_path / "bad.yaml"
     spec.write_text("stages: [truncate\nbudget: {max_tokens: 5}\n")
-    rc, out, err = _run(tmp_path, ['{"text": "a b c"}'], "-q", "x", "-p", str(spec))
+    rc, _, err = _run(tmp_path, ['{"text": "a b c"}'], "-q", "x", "-p", str(spec))
     assert rc == 2 and "not valid yaml" in err and "line 2" in err and len(err.strip().splitlines()) == 1

@@ -7,7 +7,15 @@ import math
 import pytest
 
 from ctxcomp.errors import BudgetError, InputError
-from ctxcomp.types import Budget, Chunk, CompressedChunk, CompressedContext, StageReport, content_id, join_spans
+from ctxcomp.types import (
+    Budget,
+    Chunk,
+    CompressedChunk,
+    CompressedContext,
+    StageReport,
+    content_id,
+    join_spans,
+)
 
 
 def test_chunk_gets_a_stable_content_id() -> None:

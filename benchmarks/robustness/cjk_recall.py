@@ -108,8 +108,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--merge", action="store_true", help="add this run to an existing --out file")
     args = parser.parse_args()
-    import ctxcomp
     import torch
+
+    import ctxcomp
 
     torch.set_num_threads(2)
     from ctxcomp.tokens import get_counter

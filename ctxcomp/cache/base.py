@@ -121,11 +121,12 @@ def positive(value: object, what: str, *, integer: bool = False, minimum: float 
     if isinstance(value, bool) or not isinstance(value, kinds) or value != value:  # NaN != NaN
         kind = "an int" if integer else "a number"
         raise ConfigError(f"{what} must be {kind}, got {value!r} ({type(value).__name__})")
-    ok = value >= minimum if minimum is not None else value > 0
-    if not ok or value == float("inf"):
+    number = float(value)  # type: ignore[arg-type]
+    ok = number >= minimum if minimum is not None else number > 0
+    if not ok or number == float("inf"):
         bound = f">= {minimum}" if minimum is not None else "> 0"
         raise ConfigError(f"{what} must be finite and {bound}, got {value!r}")
-    return value if integer else float(value)
+    return value if integer else number
 
 
 def check_ttl(ttl_s: float | None) -> float | None:

@@ -22,8 +22,8 @@ import numpy as np
 
 from ctxcomp.cache.codec import json_depth
 from ctxcomp.errors import ConfigError
-from ctxcomp.settings import check_types
 from ctxcomp.models.sentence import DEFAULT_EMBEDDING_MODEL
+from ctxcomp.settings import check_types
 
 _VERSION = 1
 

@@ -62,8 +62,8 @@ from ctxcomp.compressors.early_layer_scoring import (
     zscore,
 )
 from ctxcomp.errors import ConfigError, InputError
-from ctxcomp.settings import check_types
 from ctxcomp.inputs import ChunkLike, check_query, coerce_chunks, input_tokens
+from ctxcomp.settings import check_types
 from ctxcomp.text import split_sentences, word_spans
 from ctxcomp.tokens import TokenCounter, get_counter
 from ctxcomp.types import Budget, Chunk, CompressedContext, StageReport

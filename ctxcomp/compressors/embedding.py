@@ -22,8 +22,8 @@ from ctxcomp.assembly import Assembly, Unit, select_units
 from ctxcomp.compressors.base import BaseCompressor, ModelRevision
 from ctxcomp.errors import ConfigError, InputError
 from ctxcomp.lexical import bm25_scores
-from ctxcomp.settings import check_types
 from ctxcomp.models.sentence import DEFAULT_EMBEDDING_MODEL, LoadedEncoder, load_encoder, resolve
+from ctxcomp.settings import check_types
 from ctxcomp.text import split_sentences, title_of
 from ctxcomp.tokens import TokenCounter
 from ctxcomp.types import Chunk

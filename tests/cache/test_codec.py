@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import zlib
@@ -219,7 +220,5 @@ def test_hmac_signatures() -> None:
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_never_escape_as_anything_but_corrupt_payload(data: bytes) -> None:
     for blob in (data, b"j" + data, b"z" + data, b"s" + data):
-        try:
+        with contextlib.suppress(CorruptPayload):
             _request_decode(blob)
-        except CorruptPayload:
-            pass

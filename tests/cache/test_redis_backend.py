@@ -343,7 +343,7 @@ def test_repro_passwords_never_reach_logs_or_errors(caplog: pytest.LogCaptureFix
         for _ in range(4):
             assert pipe.compress("q", chunks).text
         with pytest.raises(ConfigError) as bad:
-            build_cache(backend="redis", url=f"redis://app:{secret}@127.0.0.1:notaport/0").backend.client
+            _ = build_cache(backend="redis", url=f"redis://app:{secret}@127.0.0.1:notaport/0").backend.client
     messages = [r.getMessage() for r in caplog.records] + [str(bad.value)]
     assert any("unavailable" in m or "failed" in m for m in messages)
     assert not any(secret in m for m in messages), messages

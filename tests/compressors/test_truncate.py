@@ -32,8 +32,8 @@ import pytest  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from ctxcomp.assembly import assemble, longest_prefix  # noqa: E402
 from ctxcomp.assembly import Unit as _Unit  # noqa: E402
+from ctxcomp.assembly import assemble, longest_prefix  # noqa: E402
 from ctxcomp.errors import InfeasibleBudgetError  # noqa: E402
 from ctxcomp.pipeline import Pipeline  # noqa: E402
 from ctxcomp.tokens import TiktokenCounter  # noqa: E402
