@@ -16,7 +16,6 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from ctxcomp.errors import ConfigError
 
-
 _HINTS: dict[type, dict[str, Any]] = {}
 
 
