@@ -50,6 +50,7 @@ import numpy as np
 
 from ctxcomp.assembly import Assembly, Unit, assemble, make_context, select_units, whole_units
 from ctxcomp.compressors.base import BaseCompressor, ModelRevision
+from ctxcomp.compressors.bounds import fit_by_bm25
 from ctxcomp.compressors.early_layer_prompt import Prompt, build_prompt, overhead_tokens, plan_windows
 from ctxcomp.compressors.early_layer_scoring import (
     LinearScorer,
@@ -437,24 +438,15 @@ class EarlyLayerFilter(BaseCompressor):
         limit = self.settings.max_input_tokens
         if limit is None:
             return
-        lengths = [len(ids) for ids in self._lm.tokenizer([c.text for c in req.chunks],
-                                                          add_special_tokens=False)["input_ids"]]
+        texts = [c.text for c in req.chunks]
+        lengths = [len(ids) for ids in self._lm.tokenizer(texts, add_special_tokens=False)["input_ids"]]
         if sum(lengths) <= limit:
             return
-        from ctxcomp.lexical import bm25_scores
-
-        scores = bm25_scores(req.query, [c.text for c in req.chunks])
-        keep, used = [], 0
-        for i in sorted(range(len(req.chunks)), key=lambda i: (-scores[i], i)):
-            if used + lengths[i] <= limit:
-                keep.append(i)
-                used += lengths[i]
+        keep = fit_by_bm25(req.query, texts, lengths, limit)
         if not keep:
-            raise InputError(
-                f"{self.name}: every chunk is over max_input_tokens={limit} (the best by BM25 has "
-                f"{lengths[int(np.argmax(scores))]:,} tokens); split the chunks, raise max_input_tokens, "
-                "or put a cheaper stage (e.g. 'embedding') first")
-        keep.sort()
+            raise InputError(f"{self.name}: every chunk is over max_input_tokens={limit} (the shortest has "
+                             f"{min(lengths):,} tokens); split the chunks, raise max_input_tokens, or put a "
+                             "cheaper stage (e.g. 'embedding') first")
         log.info("%s: input of %d tokens over max_input_tokens=%d; scoring the %d of %d chunks that fit, "
                  "best BM25 match first", self.name, sum(lengths), limit, len(keep), len(req.chunks))
         req.source, req.keep = req.chunks, keep

@@ -20,8 +20,8 @@ import numpy as np
 
 from ctxcomp.assembly import Assembly, Unit, select_units
 from ctxcomp.compressors.base import BaseCompressor, ModelRevision
+from ctxcomp.compressors.bounds import best_by_bm25
 from ctxcomp.errors import ConfigError, InputError
-from ctxcomp.lexical import bm25_scores
 from ctxcomp.models.sentence import DEFAULT_EMBEDDING_MODEL, LoadedEncoder, load_encoder, resolve
 from ctxcomp.settings import check_types
 from ctxcomp.text import split_sentences, title_of
@@ -151,8 +151,7 @@ class EmbeddingCompressor(BaseCompressor):
         if self.settings.oversize == "error":
             raise InputError(f"{len(units):,} {self.settings.unit}s to embed, over max_units={cap:,}; raise "
                              "max_units, or set oversize='bm25' to embed only the best BM25 matches")
-        scores = bm25_scores(query, [chunks[u.chunk].text[u.span[0] : u.span[1]] for u in units])
-        best = sorted(sorted(range(len(units)), key=lambda i: (-scores[i], i))[:cap])
+        best = best_by_bm25(query, [chunks[u.chunk].text[u.span[0] : u.span[1]] for u in units], cap)
         log.info("embedding: %d units over max_units=%d; embedding the %d best BM25 matches", len(units), cap, cap)
         return [units[i] for i in best]
 
