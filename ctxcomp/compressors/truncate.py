@@ -17,7 +17,8 @@ class TruncateCompressor(BaseCompressor):
     O(n log n) in the input (see :func:`_whole_prefix`); the output is the same as keeping
     chunks one by one while the exact count of the assembled text fits. Chunks of only
     whitespace are skipped. When not one word fits, the longest prefix of the first word
-    that fits is kept.
+    that fits is kept. Per-chunk ``quotas`` (by index; a planner's caps) cut each chunk to
+    its longest word prefix within its quota first.
 
     Raises:
         InfeasibleBudgetError: not even one character of the first non-blank chunk fits.
@@ -33,31 +34,48 @@ class TruncateCompressor(BaseCompressor):
     requires_query = False
 
     def _propose(
-        self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter
+        self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter,
+        quotas: Sequence[int | None] | None = None,
     ) -> Assembly:
-        indices = [i for i, c in enumerate(chunks) if c.text.strip()]
-        whole = _whole_prefix(chunks, indices, counter, limit)
-        # Scores fall with position, so any trimming removes the tail first.
-        kept = [Unit(i, (0, len(chunks[i].text)), score=-float(i)) for i in indices[:whole]]
-        if whole < len(indices):
-            nxt = indices[whole]
-            unit = Unit(nxt, (0, len(chunks[nxt].text)), score=-float(nxt))
-            partial = longest_prefix(chunks, unit, counter, limit, before=kept)
+        units = _heads(chunks, counter, quotas)
+        whole = _whole_prefix(chunks, units, counter, limit)
+        kept = units[:whole]
+        if whole < len(units):
+            partial = longest_prefix(chunks, units[whole], counter, limit, before=kept)
             if partial is not None:
                 kept.append(partial)
             elif not kept:
-                raise infeasible(chunks, unit, counter, limit)
+                raise infeasible(chunks, units[whole], counter, limit)
         return assemble(chunks, kept, counter)
 
 
-def _whole_prefix(chunks: Sequence[Chunk], indices: list[int], counter: TokenCounter, limit: int) -> int:
-    """How many of the chunks ``indices`` fit whole, in order, within ``limit`` (exact count).
+def _heads(chunks: Sequence[Chunk], counter: TokenCounter, quotas: Sequence[int | None] | None) -> list[Unit]:
+    """One unit per non-blank chunk: the whole chunk, or its longest word prefix within the
+    chunk's quota (``quotas[i]``; a chunk whose quota fits nothing is left out)."""
+    units = []
+    for index, chunk in enumerate(chunks):
+        if not chunk.text.strip():
+            continue
+        # Scores fall with position, so any trimming removes the tail first.
+        unit = Unit(index, (0, len(chunk.text)), score=-float(index))
+        cap = quotas[index] if quotas is not None else None
+        if cap is not None and counter.count(chunk.text) > cap:
+            cut = longest_prefix([chunk], Unit(0, unit.span), counter, cap) if cap > 0 else None
+            if cut is None:
+                continue
+            unit = Unit(index, cut.span, unit.score)
+        units.append(unit)
+    return units
 
-    The sum of the chunks' own counts plus one separator each bounds the count of their
+
+def _whole_prefix(chunks: Sequence[Chunk], units: Sequence[Unit], counter: TokenCounter, limit: int) -> int:
+    """How many of ``units`` fit whole, in order, within ``limit`` (exact count).
+
+    The sum of the units' own counts plus one separator each bounds the count of their
     joined text from above (a join can only merge tokens), so it gives a lower bound; a
     binary search over exact counts of joined prefixes finishes: O(n log n), not O(n^2).
     """
-    texts = [chunks[i].text for i in indices]
+    texts = [chunks[u.chunk].text[u.span[0] : u.span[1]] for u in units]
     costs = counter.count_many(texts)
     separator = counter.count(CHUNK_SEPARATOR)
     lo, used = 0, 0

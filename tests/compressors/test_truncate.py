@@ -138,3 +138,10 @@ def test_same_output_as_the_quadratic_algorithm(texts: list[str], limit: int) ->
     except InfeasibleBudgetError:
         got = ""
     assert got == _reference_truncate(chunks, limit) or not _reference_truncate(chunks, limit)
+
+
+def test_quotas_cut_each_chunk_first() -> None:
+    chunks = [Chunk("one two three four five", id="a"), Chunk("six seven eight nine", id="b"), Chunk("ten", id="c")]
+    counter = get_counter("gpt-4o-mini")
+    out = TruncateCompressor()._propose("", chunks, 100, counter, quotas=[2, 0, None])
+    assert out.text == "one two\n\nten"
