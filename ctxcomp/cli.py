@@ -152,24 +152,21 @@ def _check_requests(requests: Sequence[Any], default_query: str | None, needs_qu
             raise InputError(str(exc), line=request.line) from None
 
 
-def _price(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of USD per 1M tokens") from None
-    if not math.isfinite(number) or number < 0:
-        raise argparse.ArgumentTypeError(f"the price must be a finite number >= 0, got {value!r}")
-    return number
+def _finite(minimum: float, what: str) -> Any:
+    """An argparse type: a finite float >= ``minimum``."""
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        if not math.isfinite(number) or number < minimum:
+            raise argparse.ArgumentTypeError(f"{what} must be a finite number >= {minimum:g}, got {value!r}")
+        return number
+    return parse
 
 
-def _ratio(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not math.isfinite(number) or number < 1:
-        raise argparse.ArgumentTypeError(f"the ratio must be a finite number >= 1, got {value!r}")
-    return number
+_price = _finite(0, "the price (USD per 1M tokens)")
+_ratio = _finite(1, "the ratio")
 
 
 def _money(value: float | None) -> str:

@@ -31,6 +31,18 @@ log = logging.getLogger(__name__)
 DEFAULT_LEASE_S = 2.0
 
 
+def _renewed(held: object) -> bool:
+    """Whether a renewal's outcome (True, False: lost, an exception: failed) keeps the lease."""
+    if isinstance(held, Exception):
+        log.warning("cannot renew the cache lock (%s); another process may compute the same entry",
+                    type(held).__name__)
+        return False
+    if not held:
+        log.warning("the cache lock was lost while computing; another process may compute the same entry")
+        return False
+    return True
+
+
 class Lease:
     """Renew ``token``'s hold on ``lock`` in a daemon thread while the block runs.
 
@@ -53,11 +65,8 @@ class Lease:
             try:
                 held = self._renew(lock, token, lease_s)  # type: ignore[misc]
             except Exception as exc:  # a cache outage must not fail the computation
-                log.warning("cannot renew the cache lock (%s); another process may compute the same entry",
-                            type(exc).__name__)
-                return
-            if not held:
-                log.warning("the cache lock was lost while computing; another process may compute the same entry")
+                held = exc
+            if not _renewed(held):
                 return
             self.renewals += 1
 
@@ -89,11 +98,8 @@ class AsyncLease:
             try:
                 held = await self._renew(lock, token, lease_s)  # type: ignore[misc]
             except Exception as exc:
-                log.warning("cannot renew the cache lock (%s); another process may compute the same entry",
-                            type(exc).__name__)
-                return
-            if not held:
-                log.warning("the cache lock was lost while computing; another process may compute the same entry")
+                held = exc
+            if not _renewed(held):
                 return
             self.renewals += 1
 
