@@ -60,7 +60,7 @@ def recall_table() -> list[str]:
     n = runs.get("after", {}).get("examples")
     lines += ["", f"{n} questions (15 Chinese, 15 Japanese; `benchmarks/data/cjk_qa`, original CC0 text), each "
               "with its gold passage among 9 distractors, ~"
-              f"{runs.get('after', {}).get('tokens_in_median')} o200k tokens of context. *Before* is the splitter "
+              f"{runs.get('after', {}).get('tokens_in_median', 0):,.0f} o200k tokens of context (median). *Before* is the splitter "
               "this work replaced (commit d6023e4), *after* this branch, same examples and models. Command: "
               "`python benchmarks/robustness/cjk_recall.py --ratio 4,10 --out benchmarks/results/cjk_recall.json "
               "--label after` (`PYTHONPATH=<old checkout> ... --label before --merge` for the other column)."]
@@ -68,7 +68,12 @@ def recall_table() -> list[str]:
 
 
 def block() -> str:
-    return "\n".join([START, "", *throughput_table(), "", *recall_table(), "", END])
+    parts = [START, ""]
+    if (RESULTS / "robustness.json").exists():
+        parts += [*throughput_table(), ""]
+    if (RESULTS / "cjk_recall.json").exists():
+        parts += [*recall_table(), ""]
+    return "\n".join([*parts, END])
 
 
 def main() -> int:
