@@ -42,8 +42,12 @@ _ABBREVIATIONS = frozenset(
 _THAI = "\u0e00-\u0e7f"
 # A sentence ends at . ! ? … (or Arabic/Devanagari stops) plus closing quotes/brackets,
 # followed by whitespace; at a CJK full stop whatever follows; between two Thai phrases.
+# A match of the first kind may only start at the first stop of a run (the lookbehind): the
+# plain pattern retried from every position inside a run, so 40,000 "!" took 38 s (O(n^2));
+# now a run is tried once, O(n). The matches are the same: one starting inside a run would
+# need the same run end as one starting at its first stop.
 _BOUNDARY = re.compile(
-    r"""[.!?\u2026\u061f\u06d4\u0964\u0965]+["'\u201d\u2019)\]]*(?=\s)"""
+    r"""(?<![.!?\u2026\u061f\u06d4\u0964\u0965])[.!?\u2026\u061f\u06d4\u0964\u0965]+["'\u201d\u2019)\]]*(?=\s)"""
     r"""|[\u3002\uff01\uff1f\uff61]+["'\u201d\u2019)\]\u300d\u300f\uff09\u300b\u3009]*"""
     rf"""|(?<=[{_THAI}])(?=\s+[{_THAI}])"""
 )

@@ -118,7 +118,7 @@ def run_all(seconds: int, out: Path | None) -> int:
     results = {}
     for target in TARGETS:
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, __file__, target, f"-max_total_time={seconds}", "-rss_limit_mb=4096",
+        proc = subprocess.run([sys.executable, __file__, target, f"-max_total_time={seconds}", "-rss_limit_mb=4096", "-timeout=10",
                                "-print_final_stats=1"], capture_output=True, text=True)
         log = proc.stderr
         runs = re.findall(r"Done (\d+) runs in (\d+) second", log)
