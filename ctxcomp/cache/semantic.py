@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from ctxcomp.cache.codec import json_depth
 from ctxcomp.errors import ConfigError
 from ctxcomp.models.sentence import DEFAULT_EMBEDDING_MODEL
 from ctxcomp.settings import check_types
@@ -74,8 +73,6 @@ def parse_candidates(raw: bytes | None) -> list[tuple[str, np.ndarray]]:
     if not raw or len(raw) > MAX_CANDIDATES_BYTES:
         return []
     try:
-        if json_depth(raw) > 4:  # {"items": [[key, b64], ...]}: a deeper list is not ours
-            return []
         data = json.loads(raw)
         if not isinstance(data, dict) or data.get("v") != _VERSION:
             return []
