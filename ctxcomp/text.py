@@ -13,7 +13,7 @@ rewritten text. Spans exclude surrounding whitespace.
 * **Words** are whitespace-separated runs, except that a run containing a script written
   without spaces (Chinese, Japanese, Thai, Lao, Khmer, Myanmar) is segmented by ICU's
   dictionary-based word breaker (``pip install "ctxcomp[text]"``; measured against
-  jieba, fugashi+unidic-lite and pythainlp in ``benchmarks/robustness/README.md``), or,
+  jieba, fugashi+unidic-lite and pythainlp: ``benchmarks/results/segmenters.json``), or,
   without ICU, one Han character or up to :data:`FALLBACK_RUN_CHARS` characters of another
   unspaced script per unit. A run longer than :data:`MAX_WORD_CHARS` (base64, minified
   JSON, a URL) is cut into pieces of at most that many characters, preferring the place
