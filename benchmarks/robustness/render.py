@@ -40,7 +40,10 @@ def throughput_table() -> list[str]:
     lines += ["", f"Each cell: time per MB of input (one `compress` call, ratio 4; median of 3 under 100 KB), "
               f"peak RSS of the process during the call and its rise over the RSS before it (models loaded "
               f"beforehand). Input in chunks of ~{s.get('chunk_bytes', 2000):,} bytes; segmenter `{s.get('segmenter')}`; "
-              f"{s.get('cpu', '')}. ⚠ would mark an empty or over-budget output: there is none. "
+              f"{s.get('cpu', '')}. ⚠ would mark an empty or over-budget output: there is none; "
+              "– is not measured yet. The `embedding` rows ran at a load average of ~13 on the 2 cores (other "
+              "jobs outside the bench lock): its model time is inflated several-fold (in the same conditions "
+              "a profile put all of it in MiniLM's forward pass). "
               "Command: `flock /work/.bench.lock python benchmarks/robustness/throughput.py --compressor NAME "
               "--out benchmarks/results/robustness.json` (`robustness.json` has MB/s, tokens in/out and seconds)."]
     return lines

@@ -151,17 +151,23 @@ def main() -> int:
     comp = registry.create(args.compressor)
     comp.setup()
     comp.compress(QUERY["prose"], [Chunk(t) for t in make_input("prose", 5_000)], Budget(ratio=4))  # warm-up
-    rows = [run_one(comp, kind, label, SIZES[label]) for kind in args.kinds.split(",")
-            for label in args.sizes.split(",")]
-    result = json.loads(args.out.read_text()) if args.out.exists() else {"runs": {}}
-    runs = result.setdefault("runs", {}).setdefault(args.compressor, {})
-    for row in rows:
-        runs[f"{row['kind']}/{row['size']}"] = row
-    result["command"] = "python benchmarks/robustness/throughput.py --compressor NAME --out benchmarks/results/robustness.json"
-    result["settings"] = {"budget": "ratio 4 (o200k)", "chunk_bytes": CHUNK_BYTES, "segmenter": segmenter(),
-                          "torch_threads": 2, "cpu": "2 cores with avx512_bf16, shared with other jobs (flock held)"}
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    for kind in args.kinds.split(","):
+        for label in args.sizes.split(","):
+            save(args.out, args.compressor, run_one(comp, kind, label, SIZES[label]), segmenter())
     return 0
+
+
+def save(out: Path, compressor: str, row: dict[str, Any], segmenter_name: str) -> None:
+    """Merge one row into ``out`` (written after every row: a run cut short keeps its rows)."""
+    import os
+
+    result = json.loads(out.read_text()) if out.exists() else {"runs": {}}
+    result.setdefault("runs", {}).setdefault(compressor, {})[f"{row['kind']}/{row['size']}"] = {
+        **row, "load_avg_1min": round(os.getloadavg()[0], 1)}
+    result["command"] = "python benchmarks/robustness/throughput.py --compressor NAME --out benchmarks/results/robustness.json"
+    result["settings"] = {"budget": "ratio 4 (o200k)", "chunk_bytes": CHUNK_BYTES, "segmenter": segmenter_name,
+                          "torch_threads": 2, "cpu": "2 cores with avx512_bf16, shared with other jobs (flock held)"}
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
