@@ -27,6 +27,12 @@ def _cell(row: dict | None) -> str:
     return f"{row['s_per_mb']:.3g} s/MB, {row['peak_rss_mb']:.0f} MB (+{row['rss_rise_mb']:.0f}){flag}"
 
 
+def _loads(runs: dict) -> str:
+    values = [row.get("load_avg_1min") for rows in runs.values() for row in rows.values()]
+    values = [v for v in values if v is not None]
+    return f"{min(values):g}–{max(values):g}" if values else "unknown"
+
+
 def throughput_table() -> list[str]:
     data = json.loads((RESULTS / "robustness.json").read_text())
     runs = data["runs"]
@@ -41,9 +47,9 @@ def throughput_table() -> list[str]:
               f"peak RSS of the process during the call and its rise over the RSS before it (models loaded "
               f"beforehand). Input in chunks of ~{s.get('chunk_bytes', 2000):,} bytes; segmenter `{s.get('segmenter')}`; "
               f"{s.get('cpu', '')}. ⚠ would mark an empty or over-budget output: there is none; "
-              "– is not measured yet. The `embedding` rows ran at a load average of ~13 on the 2 cores (other "
-              "jobs outside the bench lock): its model time is inflated several-fold (in the same conditions "
-              "a profile put all of it in MiniLM's forward pass). "
+              f"– is not measured yet. These rows ran at a 1-minute load average of {_loads(runs)} on the 2 "
+              "cores (other jobs outside the bench lock): times are inflated several-fold, the model stages' "
+              "most (a profile in the same conditions put all of `embedding`'s time in MiniLM's forward pass). "
               "Command: `flock /work/.bench.lock python benchmarks/robustness/throughput.py --compressor NAME "
               "--out benchmarks/results/robustness.json` (`robustness.json` has MB/s, tokens in/out and seconds)."]
     return lines
