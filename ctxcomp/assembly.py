@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from ctxcomp.errors import InfeasibleBudgetError
 from ctxcomp.pricing import prompt_costs
-from ctxcomp.text import title_of, word_spans
+from ctxcomp.text import cut_points, title_of, word_spans
 from ctxcomp.tokens import TokenCounter
 from ctxcomp.types import (
     CHUNK_SEPARATOR,
@@ -192,12 +193,13 @@ def select_units(
 ) -> Assembly:
     """The best-scored units whose assembled text has at most ``limit`` tokens.
 
-    Fragments are first joined to their neighbours (:func:`merge_fragments`). Then greedy
-    by score with per-unit token costs, exact verification of the whole text (dropping
-    the weakest unit while it is over), a fill pass that spends the spare room on the
-    next-best skipped units, and a last exact check. If no unit fits at all, the best
-    unit is cut to the longest word prefix that fits (never an empty result when a
-    single word fits).
+    Fragments are dropped first (see ``fragments``). Then greedy by score with per-unit
+    token costs, exact verification of the whole text (dropping the weakest unit while it
+    is over), a fill pass that spends the spare room on the next-best skipped units, and a
+    last exact check. If no unit fits at all, the best unit is cut to the longest word
+    prefix that fits (or, failing that, the longest prefix of its first word; or the next
+    unit's, when not one character of it fits): never an empty result when the first
+    character of some unit fits.
 
     Args:
         quotas: per chunk (by index), the most tokens its kept text may hold; None: no caps.
@@ -208,6 +210,10 @@ def select_units(
 
     Token counts are taken once per unit and once per assembly, never per candidate, so
     thousands of units (words, for token-level pruning) stay fast.
+
+    Raises:
+        InfeasibleBudgetError: ``units`` is not empty but not even the first character of
+            any unit fits in ``limit`` tokens (or in its chunk's quota).
     """
     flags = fragment_flags(chunks, units, counter, min_unit_tokens) if fragments != "keep" else [False] * len(units)
     if fragments == "merge":
@@ -247,9 +253,14 @@ def select_units(
     if added:
         assembly = _trim(chunks, chosen, [], counter, limit, quotas)
     if not chosen and ranked:
-        partial = longest_prefix(chunks, ranked[0], counter, min(limit, caps[ranked[0].chunk] or limit))
-        if partial is not None:
-            return assemble(chunks, [partial], counter)
+        for unit in ranked:  # the best unit's prefix nearly always fits: this loop is short
+            cap = caps[unit.chunk]
+            if cap == 0:
+                continue
+            partial = longest_prefix(chunks, unit, counter, limit if cap is None else min(limit, cap))
+            if partial is not None:
+                return assemble(chunks, [partial], counter)
+        raise infeasible(chunks, ranked[0], counter, limit)
     return assembly
 
 
@@ -280,6 +291,17 @@ def _trim(
     return assembly
 
 
+def infeasible(chunks: Sequence[Chunk], unit: Unit, counter: TokenCounter, limit: int) -> InfeasibleBudgetError:
+    """The error for a limit that not even the first character of ``unit`` fits in (the
+    message and ``needed`` describe ``unit``)."""
+    text = chunks[unit.chunk].text[unit.span[0] : unit.span[1]]
+    ends = cut_points(text, 0, min(len(text), 16))
+    needed = counter.count(text[: ends[0]]) if ends else None
+    return InfeasibleBudgetError(
+        f"nothing fits in {limit} tokens: the first character of the best piece of chunk "
+        f"{chunks[unit.chunk].id!r} alone costs {needed}; raise the budget", limit=limit, needed=needed)
+
+
 def longest_prefix(
     chunks: Sequence[Chunk],
     unit: Unit,
@@ -287,14 +309,32 @@ def longest_prefix(
     limit: int,
     before: Sequence[Unit] = (),
 ) -> Unit | None:
-    """The longest word-prefix of ``unit`` that fits beside ``before`` within ``limit``."""
+    """The longest word-prefix of ``unit`` that fits beside ``before`` within ``limit``.
+
+    When not even the first word fits, the longest prefix of that word that ends on a
+    grapheme boundary (so a budget of a few tokens still keeps something). None when not
+    even one character fits.
+    """
     start, end = unit.span
     text = chunks[unit.chunk].text
     ends = [start + e for _, e in word_spans(text[start:end])]
+    best = _longest(chunks, unit, ends, counter, limit, before)
+    if best is None and ends:
+        first = ends[0] - start
+        inner = [start + p for p in cut_points(text[start:end], 0, first)[:-1]]
+        best = _longest(chunks, unit, inner, counter, limit, before)
+    return best
+
+
+def _longest(
+    chunks: Sequence[Chunk], unit: Unit, ends: Sequence[int], counter: TokenCounter, limit: int,
+    before: Sequence[Unit],
+) -> Unit | None:
+    """Binary search: the unit ending at the last of ``ends`` that still fits."""
     lo, hi, best = 0, len(ends) - 1, None
     while lo <= hi:
         mid = (lo + hi) // 2
-        candidate = Unit(unit.chunk, (start, ends[mid]), unit.score)
+        candidate = Unit(unit.chunk, (unit.span[0], ends[mid]), unit.score)
         if _fits(chunks, [*before, candidate], counter, limit) is not None:
             best, lo = candidate, mid + 1
         else:

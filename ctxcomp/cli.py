@@ -10,13 +10,15 @@ import argparse
 import importlib
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from ctxcomp.errors import ConfigError, CtxcompError, UnknownModelError
+from ctxcomp.errors import ConfigError, CtxcompError, InputError, UnknownModelError
+from ctxcomp.redact import redact
 from ctxcomp.types import DEFAULT_MODEL, Budget
 
 #: Modules that add a subcommand: each defines ``register(subparsers)``.
@@ -41,13 +43,13 @@ def _add_compress(sub: Any) -> None:
     p.add_argument("--input", "-i", required=True, help="JSONL file, or - for stdin")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--budget", "-b", type=_positive_int, help="max output tokens")
-    size.add_argument("--ratio", type=float, help="compression factor >= 1 instead of --budget")
+    size.add_argument("--ratio", type=_ratio, help="compression factor >= 1 instead of --budget")
     p.add_argument("--pipeline", "-p", help="pipeline spec (.yaml/.toml/.json)")
     p.add_argument("--stages", help="comma-separated stage names, coarse to fine (default: the planned cascade, "
                                     "see ctxcomp.defaults)")
     p.add_argument("--planner", help="planner name for --stages (default: geometric; e.g. knapsack)")
     p.add_argument("--model", "-m", default=None, help=f"target model for tokens and $ (default {DEFAULT_MODEL})")
-    p.add_argument("--price-in", type=float, help="USD per 1M input tokens for --model (overrides)")
+    p.add_argument("--price-in", type=_price, help="USD per 1M input tokens for --model (overrides)")
     p.add_argument("--json", action="store_true", help="print JSON (one object per request)")
     p.add_argument("--ledger", help="append a ledger record per request to this JSONL (or .sqlite) file")
     p.add_argument("--tenant", help="tenant for the ledger and the cache (default: the spec's, or 'default')")
@@ -132,7 +134,9 @@ def cmd_compress(args: argparse.Namespace) -> int:
         raise SystemExit(_usage_error("--query is required for a file of chunks"))
     ledger = _ledger(args.ledger)
     try:
-        _compress_all(args, requests, _pipeline(args, budget, ledger))
+        pipe = _pipeline(args, budget, ledger)
+        _check_requests(requests, args.query, pipe.requires_query)  # every line, before any output
+        _compress_all(args, requests, pipe)
     finally:
         if ledger is not None:
             ledger.close()
@@ -153,13 +157,45 @@ def _compress_all(args: argparse.Namespace, requests: Sequence[Any], pipe: Any) 
     bar = tqdm(requests, desc="compress", unit="query", disable=len(requests) < 2, file=sys.stderr)
     for request in bar:
         query = request.query if request.query is not None else args.query
-        ctx = pipe.compress(query, list(request.chunks))
+        try:
+            ctx = pipe.compress(query, list(request.chunks))
+        except InputError as exc:
+            raise InputError(str(exc), line=request.line) from None
         if args.json:
             print(json.dumps({"query": query, **ctx.to_dict()}, ensure_ascii=False))
         else:
             print(ctx.text)
             if len(requests) > 1:
                 print("\n" + "-" * 40)
+
+
+def _check_requests(requests: Sequence[Any], default_query: str | None, needs_query: bool) -> None:
+    """Validate every request's query and chunks, naming the line of a bad one."""
+    from ctxcomp.inputs import check_query, coerce_chunks
+
+    for request in requests:
+        try:
+            check_query(request.query if request.query is not None else default_query, needs_query)
+            coerce_chunks(list(request.chunks))
+        except InputError as exc:
+            raise InputError(str(exc), line=request.line) from None
+
+
+def _finite(minimum: float, what: str) -> Any:
+    """An argparse type: a finite float >= ``minimum``."""
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        if not math.isfinite(number) or number < minimum:
+            raise argparse.ArgumentTypeError(f"{what} must be a finite number >= {minimum:g}, got {value!r}")
+        return number
+    return parse
+
+
+_price = _finite(0, "the price (USD per 1M tokens)")
+_ratio = _finite(1, "the ratio")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -201,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UnknownModelError as exc:
         return _usage_error(f"{exc} (or pass --price-in for it)")
     except CtxcompError as exc:
-        print(f"ctxcomp: error: {exc}", file=sys.stderr)
+        print(f"ctxcomp: error: {redact(exc)}", file=sys.stderr)
         return 1 if exc.is_retryable else 2
     except KeyboardInterrupt:
         return 130

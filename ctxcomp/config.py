@@ -83,8 +83,20 @@ def _read_file(path: Path) -> Any:
         if path.suffix == ".json":
             return json.loads(raw)
         return yaml.safe_load(raw)
-    except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"pipeline spec {path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}") from exc
+    except (UnicodeDecodeError, ValueError, RecursionError, yaml.YAMLError) as exc:
+        kind = path.suffix.lstrip(".") or "YAML"
+        raise ConfigError(f"pipeline spec {path} is not valid {kind}: {_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """A parser error as one line: YAML's are several (problem, context, a caret under the text)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if problem and mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return " ".join(str(exc).split())
 
 
 def parse_budget(data: Any) -> Budget:

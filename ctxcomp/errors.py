@@ -37,7 +37,20 @@ class BudgetError(ConfigError):
 
 
 class InfeasibleBudgetError(CtxcompError):
-    """A valid budget that this compressor cannot meet for this input."""
+    """A valid budget that this compressor cannot meet for this input.
+
+    Raised instead of returning an empty context when there is text to keep but not even
+    its first character fits in the limit.
+
+    Attributes:
+        limit: the token limit that could not be met (None: not known).
+        needed: the fewest tokens any output would have needed (None: not known).
+    """
+
+    def __init__(self, message: str, *, limit: int | None = None, needed: int | None = None) -> None:
+        self.limit = limit
+        self.needed = needed
+        super().__init__(message)
 
 
 class UnknownNameError(ConfigError, KeyError):

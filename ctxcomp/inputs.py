@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from ctxcomp.errors import InputError
 from ctxcomp.tokens import TokenCounter
-from ctxcomp.types import CHUNK_SEPARATOR, Chunk
+from ctxcomp.types import CHUNK_SEPARATOR, Chunk, replace_surrogates
 
 ChunkLike = Chunk | str
 
@@ -49,12 +49,15 @@ def coerce_chunks(chunks: Sequence[ChunkLike]) -> list[Chunk]:
 
 
 def check_query(query: object, required: bool) -> str:
-    """Validate the query; an empty one is an error when the compressor needs it."""
+    """Validate the query; an empty one is an error when the compressor needs it.
+
+    Lone surrogates are replaced by U+FFFD, as in chunk text (see :class:`Chunk`).
+    """
     if not isinstance(query, str):
         raise InputError(f"query must be a str, got {type(query).__name__}")
     if required and not query.strip():
         raise InputError("the query is empty; this compressor ranks text by relevance to the query")
-    return query
+    return replace_surrogates(query)  # the same policy as chunk text (see Chunk)
 
 
 def input_tokens(chunks: Sequence[Chunk], counter: TokenCounter) -> int:

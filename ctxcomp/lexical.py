@@ -21,9 +21,30 @@ STOPWORDS = frozenset(
 )
 
 
+# Scripts written without spaces: a "word" found by _TOKEN is a whole clause there.
+_UNSPACED = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+                       "\uf900-\ufaff]")
+
+
+def _bigrams(token: str) -> list[str]:
+    return [token] if len(token) == 1 else [token[i : i + 2] for i in range(len(token) - 1)]
+
+
 def terms(text: str) -> list[str]:
-    """Lower-cased word tokens of ``text`` without English stopwords."""
-    return [t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
+    """Lower-cased word tokens of ``text`` without English stopwords.
+
+    A token in a script written without spaces (Chinese, Japanese, Thai ...) becomes its
+    character bigrams, the usual index terms for such text (no dictionary needed).
+    """
+    out: list[str] = []
+    for token in _TOKEN.findall(text.lower()):
+        if token in STOPWORDS:
+            continue
+        if _UNSPACED.search(token):
+            out.extend(_bigrams(token))
+        else:
+            out.append(token)
+    return out
 
 
 def bm25_scores(query: str, docs: Sequence[str], k1: float = 1.2, b: float = 0.75) -> np.ndarray:

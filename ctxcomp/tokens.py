@@ -13,8 +13,9 @@ matters:
   ``approximate`` is True and results carry ``tokens_approximate=True``. Anthropic, Google,
   Meta and Mistral tokenizers differ from cl100k by roughly 5-20% on English text.
 
-Counting is cached per text (LRU) and runs at tiktoken's native speed (millions of
-tokens per second).
+Counting is memoized per text in an LRU keyed by a BLAKE2b digest of the text and bounded
+in bytes (:class:`CountCache`, 8 MiB per counter: no text is retained), and runs at
+tiktoken's native speed (millions of tokens per second).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -109,20 +111,84 @@ def encoding_name_for(model: str) -> str | None:
     return None
 
 
+#: Bytes the token-count memo of one counter may hold (digests, counts, bookkeeping).
+DEFAULT_COUNT_CACHE_BYTES = 8 * 1024 * 1024
+#: Rough bytes one memo entry costs: a 16-byte digest key, an int, the OrderedDict node.
+_ENTRY_BYTES = 160
+
+
+class CountCache:
+    """A thread-safe LRU of token counts keyed by a BLAKE2b digest of the text.
+
+    The texts themselves are never kept (a 3,000-chunk call used to pin ~50 MB of chunk
+    text process-wide); the memo is bounded in bytes, whatever the texts' sizes.
+
+    Args:
+        max_bytes: the most bytes the memo may hold (0: no memo).
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_COUNT_CACHE_BYTES) -> None:
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
+            raise ValueError(f"max_bytes must be an int >= 0, got {max_bytes!r}")
+        self.max_entries = max_bytes // _ENTRY_BYTES
+        self._data: OrderedDict[bytes, int] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def get(self, key: bytes) -> int | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: bytes, value: int) -> None:
+        if not self.max_entries:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+
+    @property
+    def size_bytes(self) -> int:
+        """Approximate bytes held."""
+        return len(self._data) * _ENTRY_BYTES
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
 class _CachedCounter:
-    """Shared LRU memo around a raw ``encode`` so repeated texts cost nothing."""
+    """A byte-bounded memo (keyed by digest) around a raw ``encode``: repeated texts cost
+    a hash instead of an encode."""
 
     name: str
     approximate: bool
 
-    def __init__(self, cache_size: int = 65536) -> None:
-        self.count = functools.lru_cache(maxsize=cache_size)(self._count)  # type: ignore[method-assign]
+    def __init__(self, cache_bytes: int = DEFAULT_COUNT_CACHE_BYTES) -> None:
+        self.cache = CountCache(cache_bytes)
 
     def _count(self, text: str) -> int:
         raise NotImplementedError
 
-    def count(self, text: str) -> int:  # replaced per instance by the memoized version
-        return self._count(text)
+    def count(self, text: str) -> int:
+        """Tokens of ``text`` (memoized by digest)."""
+        key = self.cache.key(text)
+        value = self.cache.get(key)
+        if value is None:
+            value = self._count(text)
+            self.cache.put(key, value)
+        return value
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
         return [self.count(t) for t in texts]
@@ -149,7 +215,15 @@ class TiktokenCounter(_CachedCounter):
         return len(self._enc.encode(text, disallowed_special=()))
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
-        return [len(ids) for ids in self._enc.encode_ordinary_batch(list(texts))]
+        keys = [self.cache.key(t) for t in texts]
+        out = [self.cache.get(k) for k in keys]
+        missing = [i for i, v in enumerate(out) if v is None]
+        if missing:
+            counts = self._enc.encode_ordinary_batch([texts[i] for i in missing])
+            for i, ids in zip(missing, counts, strict=True):
+                out[i] = len(ids)
+                self.cache.put(keys[i], len(ids))
+        return out  # type: ignore[return-value]
 
 
 class HFTokenizerCounter(_CachedCounter):

@@ -9,12 +9,16 @@ which source survived. This module imports nothing from ctxcomp but ``errors``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ctxcomp.errors import BudgetError, ConfigError, InputError
+
+log = logging.getLogger(__name__)
 
 Span = tuple[int, int]
 
@@ -35,11 +39,24 @@ def content_id(text: str) -> str:
 class Chunk:
     """One retrieved passage or memory record.
 
+    Text policy: ``text`` must be a ``str``. Lone surrogates (``"\\ud800"``: not text, they
+    cannot be encoded as UTF-8 and no LLM API accepts them) are replaced by U+FFFD, one
+    code point for one, so every offset, and so every span, is the same as in the string
+    passed in; a warning is logged. NUL and other control characters are valid text and
+    are kept as they are. Nothing else is rewritten (no Unicode normalization: spans must
+    point into the caller's string).
+
     Args:
         text: the passage text.
-        id: a stable source id; defaults to a hash of the text.
-        metadata: anything the caller wants carried along (not interpreted).
-        score: an upstream retrieval score, if any.
+        id: a stable source id (a str, or an int such as ``0``, kept as its str); None or
+            ``""`` (the default) gives a hash of the text.
+        metadata: anything the caller wants carried along (a mapping, not interpreted;
+            None means empty).
+        score: an upstream retrieval score, if any (a finite number).
+
+    Raises:
+        InputError: text that is not a str, an id that is not a str or int, metadata
+            that is not a mapping, or a score that is not a finite number.
     """
 
     text: str
@@ -50,10 +67,42 @@ class Chunk:
     def __post_init__(self) -> None:
         if not isinstance(self.text, str):
             raise InputError(f"Chunk.text must be a str, got {type(self.text).__name__}")
-        if not self.id:
-            object.__setattr__(self, "id", content_id(self.text))
-        elif not isinstance(self.id, str):
-            object.__setattr__(self, "id", str(self.id))
+        clean = replace_surrogates(self.text)
+        if clean is not self.text:
+            log.warning("chunk %r: lone surrogates replaced by U+FFFD (offsets unchanged)", self.id)
+            object.__setattr__(self, "text", clean)
+        object.__setattr__(self, "id", _chunk_id(self.id, self.text))
+        if self.metadata is None:
+            object.__setattr__(self, "metadata", {})
+        elif not isinstance(self.metadata, Mapping):
+            raise InputError(f"Chunk.metadata must be a mapping or None, got {type(self.metadata).__name__}")
+        if self.score is not None and (isinstance(self.score, bool) or not isinstance(self.score, (int, float))
+                                       or not math.isfinite(self.score)):
+            raise InputError(f"Chunk.score must be a finite number or None, got {self.score!r}")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD (the same object when it has none).
+
+    One code point replaces one, so offsets into ``text`` stay valid. (A Python str never
+    holds a valid surrogate pair: astral characters are single code points.)
+    """
+    if text.isascii() or not _SURROGATE.search(text):
+        return text
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _chunk_id(value: object, text: str) -> str:
+    if value is None or value == "":
+        return content_id(text)
+    if isinstance(value, str):
+        return replace_surrogates(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # 0 is an id like any other
+    raise InputError(f"Chunk.id must be a str or an int, got {type(value).__name__} {value!r}")
 
 
 @dataclass(frozen=True)

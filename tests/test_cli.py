@@ -153,3 +153,49 @@ def test_demo_prints_a_before_after_report() -> None:
     out = result.stdout
     assert "tokens" in out and "cost/request" in out and "$" in out and "kept" in out
     assert "ratio" in out
+
+
+# -- issue 11: extreme lines never give a traceback ------------------------------------------
+def _run(tmp_path: Path, lines: list[str], *args: str) -> tuple[int, str, str]:
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", "import sys; from ctxcomp.cli import main; sys.exit(main())",
+                           "compress", "-i", str(path), *args],
+                          capture_output=True, text=True, timeout=120)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('{"text": ' + "[" * 100_000 + "]" * 100_000 + "}", "line 1: JSON nested too deeply"),
+    ('{"text": "a b", "id": ' + "9" * 5000 + "}", "line 1: unreadable JSON value"),
+])
+def test_repro_extreme_lines_are_one_line_errors(tmp_path: Path, line: str, message: str) -> None:
+    rc, _, err = _run(tmp_path, [line], "-q", "x", "-b", "5", "--stages", "truncate")
+    assert rc == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_repro_a_bad_request_names_its_line_before_any_output(tmp_path: Path) -> None:
+    good = json.dumps({"query": "q", "chunks": [{"text": "alpha beta gamma delta"}]})
+    empty_query = json.dumps({"query": " ", "chunks": [{"text": "alpha beta gamma delta"}]})
+    rc, out, err = _run(tmp_path, [good, empty_query], "-b", "1", "--stages", "embedding")
+    assert rc == 2 and "line 2:" in err and out == ""
+
+
+def test_repro_surrogate_escapes_in_json_are_replaced_not_a_traceback(tmp_path: Path) -> None:
+    rc, out, err = _run(tmp_path, ['{"text": "alpha \\ud800 beta gamma delta epsilon"}'], "-q", "x", "-b", "3",
+                        "--stages", "truncate", "--json")
+    assert rc == 0 and "Traceback" not in err
+    assert json.loads(out)["text"].startswith("alpha")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_repro_price_must_be_finite(tmp_path: Path, value: str) -> None:
+    rc, out, err = _run(tmp_path, ['{"text": "a b c"}'], "-q", "x", "-b", "2", "--price-in", value, "--json")
+    assert rc == 2 and "finite" in err and "NaN" not in out
+
+
+def test_repro_invalid_yaml_is_one_line(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("stages: [truncate\nbudget: {max_tokens: 5}\n")
+    rc, _, err = _run(tmp_path, ['{"text": "a b c"}'], "-q", "x", "-p", str(spec))
+    assert rc == 2 and "not valid yaml" in err and "line 2" in err and len(err.strip().splitlines()) == 1

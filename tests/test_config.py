@@ -56,3 +56,25 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     bad.write_text("stages = [")
     with pytest.raises(ConfigError, match="not valid toml"):
         load_spec(bad)
+
+
+# -- issue 11: settings are type-checked when the pipeline is built --------------------------
+@pytest.mark.parametrize("stage", [
+    {"name": "embedding", "model": [1, 2]},
+    {"name": "embedding", "batch_size": "16"},
+    {"name": "embedding", "unit": "paragraph"},
+    {"name": "embedding", "title_context": "yes"},
+    {"name": "gemfilter", "layer": "5"},
+    {"name": "gemfilter", "max_input_tokens": 10.5},
+])
+def test_repro_stage_settings_fail_at_build_time(stage: dict) -> None:
+    from ctxcomp.pipeline import Pipeline
+
+    with pytest.raises(ConfigError, match=stage["name"].capitalize()[:3] + "|layer|must"):
+        Pipeline([stage])
+
+
+def test_repro_cache_settings_fail_at_build_time() -> None:
+    spec = {"stages": ["truncate"], "cache": {"backend": "memory", "log_interval_s": "30"}}
+    with pytest.raises(ConfigError, match="log_interval_s"):
+        load_spec(spec).build()

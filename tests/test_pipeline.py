@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from ctxcomp.assembly import Assembly, Unit, select_units
 from ctxcomp.compressors.base import BaseCompressor
-from ctxcomp.errors import ConfigError, InputError, UnknownNameError
+from ctxcomp.errors import ConfigError, InfeasibleBudgetError, InputError, UnknownNameError
 from ctxcomp.pipeline import Pipeline
 from ctxcomp.reporting.ledger import Ledger
 from ctxcomp.text import split_sentences
@@ -131,8 +131,13 @@ def test_budget_property(chunks: list[str], limit: int, use_two: bool) -> None:
     """Any chunks, any budget: tokens <= budget, spans are real text of the right source."""
     items = [Chunk(t, id=f"s{i}") for i, t in enumerate(chunks)]
     stages = [LongestSentences(), "truncate"] if use_two else ["truncate"]
-    ctx = Pipeline(stages, Budget(max_tokens=limit), cache=False).compress("", items)
+    try:
+        ctx = Pipeline(stages, Budget(max_tokens=limit), cache=False).compress("", items)
+    except InfeasibleBudgetError as exc:  # allowed only when not one character fits
+        assert exc.needed is not None and exc.needed > limit
+        return
     assert ctx.tokens_out <= limit
+    assert ctx.text.strip() or not any(t.strip() for t in chunks) or ctx.tokens_in <= limit
     assert ctx.tokens_out == (COUNTER.count(ctx.text) if ctx.text else 0)
     _assert_provenance(ctx, items)
     if not use_two and ctx.tokens_in > limit and any(t.strip() for t in chunks):
@@ -148,6 +153,12 @@ def test_budget_property(chunks: list[str], limit: int, use_two: bool) -> None:
 @given(chunks=st.lists(texts, min_size=1, max_size=5), limit=st.integers(1, 200))
 def test_budget_property_embedding(embedding_compressor, chunks: list[str], limit: int) -> None:  # type: ignore[no-untyped-def]
     items = [Chunk(t, id=f"s{i}") for i, t in enumerate(chunks)]
-    ctx = Pipeline([embedding_compressor], Budget(max_tokens=limit), cache=False).compress("what is this about?", items)
+    try:
+        ctx = Pipeline([embedding_compressor], Budget(max_tokens=limit), cache=False).compress(
+            "what is this about?", items)
+    except InfeasibleBudgetError as exc:  # allowed only when not one character fits
+        assert exc.needed is not None and exc.needed > limit
+        return
     assert ctx.tokens_out <= limit
+    assert ctx.text.strip() or not any(t.strip() for t in chunks) or ctx.tokens_in <= limit
     _assert_provenance(ctx, items)

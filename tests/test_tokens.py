@@ -75,3 +75,34 @@ def test_encodings_install_offline_into_tiktokens_cache(tmp_path: Path) -> None:
     assert result.stdout.strip() == "2"
     url = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
     assert (tmp_path / hashlib.sha1(url.encode()).hexdigest()).exists()
+
+
+# -- issue 11: the count memo is keyed by digest and bounded in bytes -----------------------
+def test_repro_count_memo_keeps_no_text_and_stays_bounded() -> None:
+    import gc
+    import tracemalloc
+
+    from ctxcomp.tokens import TiktokenCounter
+
+    counter = TiktokenCounter("o200k_base")
+    counter.cache = type(counter.cache)(max_bytes=64 * 1024)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(3000):  # 3,000 chunks of 16 KB: ~48 MB of text, all dropped after counting
+        counter.count(f"{i} " + "word " * 3200)
+    gc.collect()
+    retained = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert retained < 2 * 1024 * 1024, retained
+    assert counter.cache.size_bytes <= 64 * 1024 and len(counter.cache) > 0
+    assert all(isinstance(k, bytes) and len(k) == 16 for k in counter.cache._data)
+
+
+def test_count_memo_hits_and_count_many_agree() -> None:
+    counter = get_counter("gpt-4o-mini")
+    texts = ["alpha beta", "gamma", "alpha beta", ""]
+    assert counter.count_many(texts) == [counter.count(t) for t in texts]
+    hits = counter.cache.hits
+    counter.count("alpha beta")
+    assert counter.cache.hits == hits + 1

@@ -7,7 +7,15 @@ import math
 import pytest
 
 from ctxcomp.errors import BudgetError, InputError
-from ctxcomp.types import Budget, Chunk, CompressedChunk, CompressedContext, StageReport, join_spans
+from ctxcomp.types import (
+    Budget,
+    Chunk,
+    CompressedChunk,
+    CompressedContext,
+    StageReport,
+    content_id,
+    join_spans,
+)
 
 
 def test_chunk_gets_a_stable_content_id() -> None:
@@ -75,3 +83,36 @@ def test_compressed_context_numbers_and_json() -> None:
     empty = CompressedContext(chunks=(), text="", tokens_in=10, tokens_out=0)
     assert empty.ratio == math.inf and empty.to_dict()["ratio"] is None
     assert empty.cost_saved is None
+
+
+# -- issue 11: text policy and validation gaps ----------------------------------------------
+def test_repro_lone_surrogates_become_replacement_characters_at_the_same_offsets() -> None:
+    chunk = Chunk("a\ud800b\udfffc")
+    assert chunk.text == "a\ufffdb\ufffdc" and len(chunk.text) == 5
+    chunk.text.encode("utf-8")  # encodable: no UnicodeEncodeError anywhere downstream
+    assert Chunk("ok").text == "ok"
+
+
+def test_nul_and_control_characters_are_kept() -> None:
+    assert Chunk("a\x00b\x07c").text == "a\x00b\x07c"
+
+
+def test_repro_falsy_ids_are_kept() -> None:
+    assert Chunk("a", id=0).id == "0"
+    assert Chunk("a", id="").id == content_id("a") == Chunk("a", id=None).id  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="id must be a str or an int"):
+        Chunk("a", id=True)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="id must be a str or an int"):
+        Chunk("a", id=1.5)  # type: ignore[arg-type]
+
+
+def test_repro_metadata_none_is_empty_and_other_types_are_refused() -> None:
+    assert Chunk("a", metadata=None).metadata == {}  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="metadata must be a mapping"):
+        Chunk("a", metadata=[1, 2])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("score", [float("nan"), float("inf"), "0.5", True])
+def test_scores_must_be_finite_numbers(score: object) -> None:
+    with pytest.raises(InputError, match="score"):
+        Chunk("a", score=score)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -61,8 +62,10 @@ __getattr__ = lazy_exports("ctxcomp.cache", _LAZY, globals())
 
 
 _KEYS = {"backend", "url", "namespace", "ttl_s", "max_entries", "max_bytes", "semantic",
-         "lock_timeout_s", "timeout_s", "compress_threshold", "log_interval_s",
-         "failure_threshold", "reset_s"}
+         "lock_timeout_s", "lock_lease_s", "timeout_s", "compress_threshold", "log_interval_s",
+         "failure_threshold", "reset_s", "hmac_key", "max_payload_bytes"}
+#: The environment variable an HMAC key for a shared (Redis) cache may come from.
+HMAC_ENV = "CTXCOMP_CACHE_HMAC_KEY"
 
 
 def _semantic(value: Any) -> Any:
@@ -88,8 +91,12 @@ def build_cache(**settings: Any) -> ContextCache | None:
     Keys: ``backend`` (``memory`` | ``redis`` | ``none``; default ``memory``), ``url``
     (Redis; default ``$CTXCOMP_REDIS_URL``), ``namespace``, ``ttl_s``, ``max_entries``,
     ``max_bytes`` (memory), ``semantic`` (bool or ``{threshold, model, max_candidates}``),
-    ``lock_timeout_s``, ``timeout_s`` (Redis socket timeout), ``failure_threshold`` and
-    ``reset_s`` (circuit breaker), ``compress_threshold``, ``log_interval_s``.
+    ``lock_timeout_s``, ``lock_lease_s``, ``timeout_s`` (Redis socket timeout),
+    ``failure_threshold`` and ``reset_s`` (circuit breaker), ``compress_threshold``,
+    ``log_interval_s``, ``hmac_key`` (sign and verify payloads; for Redis it defaults to
+    ``$CTXCOMP_CACHE_HMAC_KEY``), ``max_payload_bytes``. Every value's type is checked
+    here, so a mistyped setting (``log_interval_s: "30"``) fails when the cache is built,
+    never during a compression.
 
     Returns:
         the cache, or None for ``backend: none`` (caching disabled).
@@ -106,6 +113,8 @@ def build_cache(**settings: Any) -> ContextCache | None:
     if unknown:
         raise ConfigError(f"unknown cache keys: {sorted(unknown)}; allowed: {sorted(_KEYS)}")
     kind = settings.get("backend", "memory")
+    if kind is not None and not isinstance(kind, (str, bool)):
+        raise ConfigError(f"cache backend must be a name (memory, redis, none), got {kind!r}")
     backend: Any
     if kind in ("none", "off", None, False):
         return None
@@ -124,8 +133,10 @@ def build_cache(**settings: Any) -> ContextCache | None:
                                timeout_s=settings.get("timeout_s", 0.1), breaker=breaker)
     else:
         raise ConfigError(f"unknown cache backend {kind!r}; known: memory, redis, none")
-    options = {k: settings[k] for k in ("namespace", "ttl_s", "lock_timeout_s", "compress_threshold",
-                                        "log_interval_s") if k in settings}
+    options = {k: settings[k] for k in ("namespace", "ttl_s", "lock_timeout_s", "lock_lease_s", "compress_threshold",
+                                        "log_interval_s", "hmac_key", "max_payload_bytes") if k in settings}
+    if kind == "redis" and "hmac_key" not in options and os.environ.get(HMAC_ENV):
+        options["hmac_key"] = os.environ[HMAC_ENV]
     return ContextCache(backend, semantic=_semantic(settings.get("semantic")), **options)
 
 

@@ -13,7 +13,7 @@ Backends raise :class:`ctxcomp.errors.CacheError` (or a subclass) when the store
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ctxcomp.errors import CacheError, ConfigError
 
@@ -57,7 +57,12 @@ class CacheBackend(Protocol):
         """A token if the lock ``key`` was free (it expires after ``timeout_s``), else None."""
 
     def release_lock(self, key: str, token: str) -> None:
-        """Release the lock if ``token`` still holds it."""
+        """Release the lock if ``token`` still holds it.
+
+        A backend may also offer ``renew_lock(key, token, timeout_s) -> bool`` (and
+        ``arenew_lock``): extend the lock if ``token`` still holds it, used to keep a lease
+        alive while computing (:mod:`ctxcomp.cache.lease`).
+        """
 
     async def aget(self, key: str) -> bytes | None: ...
 
@@ -104,6 +109,24 @@ class LocalAsyncMixin:
 
     async def arelease_lock(self, key: str, token: str) -> None:
         self.release_lock(key, token)  # type: ignore[attr-defined]
+
+
+def positive(value: object, what: str, *, integer: bool = False, minimum: float | None = None) -> Any:
+    """``value`` checked as a number (an int when ``integer``) > 0 (or >= ``minimum``).
+
+    Raises:
+        ConfigError: a wrong type (a string such as ``"30"`` included) or a value out of range.
+    """
+    kinds: tuple[type, ...] = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value != value:  # NaN != NaN
+        kind = "an int" if integer else "a number"
+        raise ConfigError(f"{what} must be {kind}, got {value!r} ({type(value).__name__})")
+    number = float(value)  # type: ignore[arg-type]
+    ok = number >= minimum if minimum is not None else number > 0
+    if not ok or number == float("inf"):
+        bound = f">= {minimum}" if minimum is not None else "> 0"
+        raise ConfigError(f"{what} must be finite and {bound}, got {value!r}")
+    return value if integer else number
 
 
 def check_ttl(ttl_s: float | None) -> float | None:

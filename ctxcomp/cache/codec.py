@@ -3,18 +3,34 @@
 A payload is one byte of format tag followed by the body:
 
 * ``b"j"`` + UTF-8 JSON,
-* ``b"z"`` + zlib-compressed UTF-8 JSON.
+* ``b"z"`` + zlib-compressed UTF-8 JSON,
+* ``b"s"`` + a 32-byte HMAC-SHA256 + one of the above (when the cache has an ``hmac_key``;
+  the MAC covers the entry's key too, so a signed payload cannot be replayed under
+  another key).
 
 The JSON is an envelope ``{"v": SCHEMA_VERSION, "compute_s": float, "ctx": {...}}``.
-Decoding validates every field's type and rebuilds the frozen dataclasses exactly
-(spans as tuples of int pairs). Chunk metadata is not stored: it is whatever the caller
-passed and may not be JSON; the cache key covers it, and :func:`decode` re-attaches it
+
+A cache is something others may write to (a shared Redis), so decoding trusts nothing:
+
+* the payload, and its decompressed body, are bounded in bytes (``zlib`` with
+  ``max_length``, so a zlib bomb costs at most the bound), relative to the request too;
+  JSON nesting is bounded before parsing (no RecursionError from ``[[[[...``);
+* every field's type is checked and the frozen dataclasses are rebuilt exactly;
+* against the request (:func:`decode` with ``chunks``): every source id is one of the
+  request's chunks (each at most once, in request order), every span lies inside its
+  source, and the kept text is **rebuilt from the request's own chunks** and must equal
+  what was stored, as must the token count of the whole text (recounted with the
+  request's tokenizer) and the model; plan entries name request chunks only.
+
+Chunk metadata is not stored: the cache key covers it, and :func:`decode` re-attaches it
 from the request's chunks by source id. Anything that does not decode or validate raises
 :class:`CorruptPayload`, which the cache treats as a miss (and then overwrites the entry).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
 import zlib
@@ -23,13 +39,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from ctxcomp.errors import CacheError
-from ctxcomp.types import Chunk, ChunkPlan, CompressedChunk, CompressedContext, Plan, StageReport
+from ctxcomp.tokens import TokenCounter
+from ctxcomp.types import (
+    CHUNK_SEPARATOR,
+    Chunk,
+    ChunkPlan,
+    CompressedChunk,
+    CompressedContext,
+    Plan,
+    StageReport,
+    join_spans,
+)
 
 #: Bumped whenever the payload layout or the key recipe changes; part of every key.
 SCHEMA_VERSION = 2
 #: Bodies larger than this many bytes are zlib-compressed.
 DEFAULT_COMPRESS_THRESHOLD = 2048
-_RAW, _ZLIB = b"j", b"z"
+_RAW, _ZLIB, _SIGNED = b"j", b"z", b"s"
+_MAC_BYTES = 32
+#: No payload (nor its decompressed body) is read past this many bytes.
+DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
 
 
 class CorruptPayload(CacheError):
@@ -89,6 +118,37 @@ def encode(
     if len(raw) > compress_threshold:
         return _ZLIB + zlib.compress(raw, 1)  # level 1: ~3x on prose, fastest to write
     return _RAW + raw
+
+
+def _mac(hmac_key: bytes, key: str, payload: bytes) -> bytes:
+    return hmac.new(hmac_key, key.encode("utf-8") + b"\0" + payload, hashlib.sha256).digest()
+
+
+def sign(payload: bytes, key: str, hmac_key: bytes) -> bytes:
+    """``payload`` signed for the entry ``key`` with ``hmac_key``."""
+    return _SIGNED + _mac(hmac_key, key, payload) + payload
+
+
+def verify(data: bytes, key: str, hmac_key: bytes | None) -> bytes:
+    """The unsigned payload of ``data``; with ``hmac_key``, only a valid signature passes.
+
+    Raises:
+        CorruptPayload: unsigned data when a key is set, a bad signature, or signed data
+            when no key is set (it cannot be checked).
+    """
+    if not isinstance(data, (bytes, bytearray)):
+        raise CorruptPayload("cache payload: not bytes")
+    signed = data[:1] == _SIGNED
+    if hmac_key is None:
+        if signed:
+            raise CorruptPayload("cache payload is signed but this cache has no hmac_key")
+        return bytes(data)
+    if not signed or len(data) < 1 + _MAC_BYTES + 2:
+        raise CorruptPayload("cache payload is not signed (this cache requires an HMAC)")
+    mac, payload = bytes(data[1 : 1 + _MAC_BYTES]), bytes(data[1 + _MAC_BYTES :])
+    if not hmac.compare_digest(mac, _mac(hmac_key, key, payload)):
+        raise CorruptPayload("cache payload has a bad HMAC signature")
+    return payload
 
 
 def _check(cond: bool, what: str) -> None:
@@ -182,28 +242,67 @@ def _plan(value: Any) -> Plan | None:
                 _str(value.get("reason"), "plan reason"))
 
 
-def _load(data: bytes) -> Any:
+def _load(data: bytes, max_bytes: int) -> Any:
     if not isinstance(data, (bytes, bytearray)) or len(data) < 2:
         raise CorruptPayload("cache payload: empty or not bytes")
+    if len(data) > max_bytes:
+        raise CorruptPayload(f"cache payload: {len(data)} bytes, over the bound of {max_bytes}")
     tag, body = data[:1], bytes(data[1:])
     try:
         if tag == _ZLIB:
-            body = zlib.decompress(body)
+            inflater = zlib.decompressobj()
+            body = inflater.decompress(body, max_bytes)
+            if inflater.unconsumed_tail or not inflater.eof:
+                raise CorruptPayload(f"cache payload: inflates past the bound of {max_bytes} bytes, or is cut")
         elif tag != _RAW:
             raise CorruptPayload(f"cache payload: unknown format tag {tag!r}")
         return json.loads(body)
+    except RecursionError:
+        # json's parser stops at the interpreter's recursion limit, at a cost linear in the
+        # depth reached (a valid payload is 6 deep); no pre-scan, which a crafted string of
+        # escaped quotes would make quadratic.
+        raise CorruptPayload("cache payload: JSON nested too deeply") from None
     except (zlib.error, UnicodeDecodeError, ValueError) as exc:
         raise CorruptPayload(f"cache payload does not decode: {exc}") from exc
 
 
-def decode(data: bytes, chunks: Sequence[Chunk] = ()) -> Decoded:
+def request_bound(chunks: Sequence[Chunk], max_bytes: int) -> int:
+    """The most bytes a payload for ``chunks`` can take: its texts twice over, plus room for
+    ids, spans, reports and a plan; never more than ``max_bytes``."""
+    if not chunks:
+        return max_bytes
+    text_bytes = sum(len(c.text) for c in chunks) * 4  # UTF-8 is at most 4 bytes a character
+    return min(max_bytes, 64 * 1024 + 2 * text_bytes + 2048 * len(chunks))
+
+
+def decode(
+    data: bytes,
+    chunks: Sequence[Chunk] = (),
+    *,
+    key: str = "",
+    hmac_key: bytes | None = None,
+    counter: TokenCounter | None = None,
+    model: str | None = None,
+    max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+) -> Decoded:
     """Rebuild the cached context; chunk metadata is re-attached from ``chunks``.
 
+    Args:
+        data: the stored bytes.
+        chunks: the request's chunks; when given, the context is validated against them
+            and its text is rebuilt from them (see the module docstring).
+        key: the entry's key (what an HMAC signature covers).
+        hmac_key: when set, only payloads signed with it are accepted.
+        counter: the request's token counter: the text's token count must match.
+        model: the request's target model: the payload's must match.
+        max_bytes: the bound on the payload and on its decompressed body.
+
     Raises:
-        CorruptPayload: the bytes do not decode, the schema version differs, or a field
-            has the wrong type.
+        CorruptPayload: the bytes do not decode, the schema version differs, a field has
+            the wrong type, or the context does not match the request.
     """
-    env = _load(data)
+    payload = verify(data, key, hmac_key)
+    env = _load(payload, request_bound(chunks, max_bytes))
     _check(isinstance(env, dict), "envelope")
     _check(env.get("v") == SCHEMA_VERSION, "schema version")
     body = env.get("ctx")
@@ -227,4 +326,37 @@ def decode(data: bytes, chunks: Sequence[Chunk] = ()) -> Decoded:
         tokens_approximate=_bool(body.get("tokens_approximate"), "tokens_approximate"),
         plan=_plan(body.get("plan")),
     )
+    if chunks:
+        ctx = _against_request(ctx, chunks, counter, model)
     return Decoded(ctx, compute_s)
+
+
+def _against_request(
+    ctx: CompressedContext, chunks: Sequence[Chunk], counter: TokenCounter | None, model: str | None
+) -> CompressedContext:
+    """``ctx`` with every text rebuilt from ``chunks``; CorruptPayload if anything disagrees."""
+    order = {c.id: i for i, c in enumerate(chunks)}
+    _check(model is None or ctx.model == model, "model (not the request's)")
+    last = -1
+    for kept in ctx.chunks:
+        position = order.get(kept.source_id)
+        _check(position is not None, "source id (not in the request)")
+        assert position is not None
+        _check(position > last, "chunk order (repeated or out of request order)")
+        last = position
+        source = chunks[position].text
+        prev_end = 0
+        for start, end in kept.spans:
+            _check(prev_end <= start < end <= len(source), "span (outside its source or out of order)")
+            prev_end = end
+        _check(bool(kept.spans) and join_spans(source, kept.spans) == kept.text,
+               "chunk text (does not match the request's chunk)")
+    _check(CHUNK_SEPARATOR.join(c.text for c in ctx.chunks) == ctx.text, "text (not the kept chunks joined)")
+    _check(ctx.tokens_out <= ctx.tokens_in, "token counts")
+    if ctx.budget_tokens is not None:
+        _check(ctx.tokens_out <= ctx.budget_tokens, "tokens_out (over the budget)")
+    if counter is not None:
+        _check((counter.count(ctx.text) if ctx.text else 0) == ctx.tokens_out, "tokens_out (recounted)")
+    if ctx.plan is not None:
+        _check(all(p.chunk_id in order for p in ctx.plan.chunks), "plan chunk id (not in the request)")
+    return ctx

@@ -26,21 +26,43 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from ctxcomp.cache import keys
-from ctxcomp.cache.base import CacheBackend, CircuitOpen, check_ttl
-from ctxcomp.cache.codec import DEFAULT_COMPRESS_THRESHOLD, CorruptPayload, Decoded, decode, encode
+from ctxcomp.cache.base import CacheBackend, CircuitOpen, check_ttl, positive
+from ctxcomp.cache.codec import (
+    DEFAULT_COMPRESS_THRESHOLD,
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    CorruptPayload,
+    Decoded,
+    decode,
+    encode,
+    sign,
+)
 from ctxcomp.cache.faults import LogThrottle
 from ctxcomp.cache.flight import AsyncSingleFlight, SingleFlight
+from ctxcomp.cache.lease import DEFAULT_LEASE_S, AsyncLease, Lease, StaleWatch
 from ctxcomp.cache.memory import MemoryBackend
 from ctxcomp.cache.semantic import QueryEncoder, SemanticConfig
 from ctxcomp.cache.semantic_ops import SemanticOps
 from ctxcomp.cache.stats import CacheStats, Counters
 from ctxcomp.errors import CacheError, ConfigError
+from ctxcomp.redact import redact
+from ctxcomp.tokens import get_counter
 from ctxcomp.types import Budget, Chunk, CompressedContext
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _FAILED: Any = object()
 _POLL_S = (0.005, 0.01, 0.02, 0.05)
+
+
+def _hmac_key(value: bytes | str | None) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if not isinstance(value, bytes) or len(value) < 16:
+        raise ConfigError("hmac_key must be a str or bytes of at least 16 bytes (a random secret shared by "
+                          "every process that uses the cache)")
+    return value
 
 
 def _name(value: str, what: str) -> str:
@@ -63,10 +85,20 @@ class ContextCache:
         ttl_s: seconds an entry lives (None: until evicted).
         semantic: a :class:`SemanticConfig` (or True for the defaults) to reuse entries
             of near-duplicate queries over the same chunk set; off by default.
-        lock_timeout_s: the cross-process lock's expiry, and the longest a request waits
-            for another process's computation before computing itself.
+        lock_timeout_s: the longest a request waits for another process's computation
+            before computing itself.
+        lock_lease_s: the cross-process lock's lease: the lock expires this long after its
+            holder last renewed it (renewed every third of it while computing), so a
+            crashed holder's lock is taken over within a lease, and a long computation
+            keeps its lock.
         compress_threshold: payloads above this many bytes are zlib-compressed.
         log_interval_s: a recurring backend error is logged at most once per interval.
+        hmac_key: a secret (>= 16 bytes) to sign payloads with and to require on every
+            read: for a Redis shared with writers you do not trust. None: unsigned.
+        max_payload_bytes: no payload, or its decompressed body, is read past this size.
+
+    Raises:
+        ConfigError: a setting of the wrong type or out of range.
 
     Example:
         >>> from ctxcomp import Budget, Pipeline
@@ -85,21 +117,29 @@ class ContextCache:
         ttl_s: float | None = None,
         semantic: SemanticConfig | bool | None = None,
         lock_timeout_s: float = 30.0,
+        lock_lease_s: float = DEFAULT_LEASE_S,
         compress_threshold: int = DEFAULT_COMPRESS_THRESHOLD,
         log_interval_s: float = 30.0,
+        hmac_key: bytes | str | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
+        if backend is not None and not isinstance(backend, CacheBackend):
+            raise ConfigError(f"backend must be a CacheBackend, got {type(backend).__name__}")
         self.backend: CacheBackend = backend if backend is not None else MemoryBackend()
         self.namespace = _name(namespace, "namespace")
         self.ttl_s = check_ttl(ttl_s)
         if semantic is True:
             semantic = SemanticConfig()
+        if semantic not in (None, False) and not isinstance(semantic, SemanticConfig):
+            raise ConfigError(f"semantic must be a SemanticConfig, a bool or None, got {semantic!r}")
         self.semantic: SemanticConfig | None = semantic or None
-        if not lock_timeout_s > 0:
-            raise ConfigError(f"lock_timeout_s must be > 0, got {lock_timeout_s!r}")
-        self.lock_timeout_s = float(lock_timeout_s)
-        self.compress_threshold = int(compress_threshold)
+        self.lock_timeout_s = positive(lock_timeout_s, "lock_timeout_s")
+        self.lock_lease_s = positive(lock_lease_s, "lock_lease_s")
+        self.compress_threshold = positive(compress_threshold, "compress_threshold", integer=True, minimum=0)
+        self.max_payload_bytes = positive(max_payload_bytes, "max_payload_bytes", integer=True)
+        self.hmac_key = _hmac_key(hmac_key)
         self._counters = Counters()
-        self._throttle = LogThrottle(log, log_interval_s)
+        self._throttle = LogThrottle(log, positive(log_interval_s, "log_interval_s", minimum=0))
         self._flights = SingleFlight()
         self._aflights = AsyncSingleFlight()
         self._sem = SemanticOps(self, QueryEncoder(self.semantic.model)) if self.semantic else None
@@ -148,11 +188,18 @@ class ContextCache:
             self._error(op, exc)
             return _FAILED  # type: ignore[no-any-return]
 
-    def _decode(self, data: Any, chunks: Sequence[Chunk], *, recheck: bool = False) -> Decoded | None:
+    def _decode(
+        self, data: Any, chunks: Sequence[Chunk], rk: keys.RequestKey, *, recheck: bool = False, key: str = ""
+    ) -> Decoded | None:
         if data is _FAILED or data is None:
             return None
         try:
-            found = decode(data, chunks)
+            # A signed payload's counts are ours; an unsigned one's are recounted (~0.25 ms per
+            # 1k output tokens the first time a process sees that text).
+            recount = rk.model and self.hmac_key is None
+            found = decode(data, chunks, key=key or rk.key, hmac_key=self.hmac_key,
+                           counter=get_counter(rk.model) if recount else None, model=rk.model or None,
+                           max_bytes=self.max_payload_bytes)
         except CorruptPayload as exc:
             if recheck:  # already counted and logged by the first lookup
                 return None
@@ -166,8 +213,9 @@ class ContextCache:
         self._counters.add(hits=1, seconds_saved=found.compute_s, **extra)
         return mark_stages(found.context, True), True
 
-    def _payload(self, ctx: CompressedContext, compute_s: float) -> bytes:
-        return encode(ctx, compute_s, compress_threshold=self.compress_threshold)
+    def _payload(self, ctx: CompressedContext, compute_s: float, key: str) -> bytes:
+        payload = encode(ctx, compute_s, compress_threshold=self.compress_threshold)
+        return sign(payload, key, self.hmac_key) if self.hmac_key is not None else payload
 
     def _tags(self, rk: keys.RequestKey) -> list[str]:
         return [keys.index_key(self.namespace, cid) for cid in rk.chunk_ids]
@@ -184,7 +232,7 @@ class ContextCache:
         """
         rk = self.key_for(pipeline, query, chunks, budget, tenant=tenant)
         data = self._safe("get", lambda: self.backend.get(rk.key))
-        found = self._decode(data, chunks)
+        found = self._decode(data, chunks, rk)
         if found is None and self._sem is not None and data is not _FAILED:
             found = self._sem.lookup(rk, query, chunks, tenant)
         return self._hit(found)[0] if found is not None else None
@@ -207,7 +255,7 @@ class ContextCache:
         rk = self.key_for(pipeline, query, chunks, budget, tenant=tenant)
         data = self._safe("get", lambda: self.backend.get(rk.key))
         online = data is not _FAILED  # when not, skip every other backend call of this request
-        found = self._decode(data, chunks)
+        found = self._decode(data, chunks, rk)
         if found is not None:
             return self._hit(found)
         if self._sem is not None and online:
@@ -244,7 +292,7 @@ class ContextCache:
         if not online:
             return self._compute(compute), False
         # Re-check: a previous leader may have stored it between our miss and our flight.
-        found = self._decode(self._safe("get", lambda: self.backend.get(rk.key)), chunks, recheck=True)
+        found = self._decode(self._safe("get", lambda: self.backend.get(rk.key)), chunks, rk, recheck=True)
         if found is not None:
             return found, True
         lock = keys.lock_key(rk.key)
@@ -252,8 +300,9 @@ class ContextCache:
         if isinstance(token, Decoded):  # another process computed it while we waited
             return token, True
         try:
-            result = self._compute(compute)
-            payload = self._payload(result.context, result.compute_s)
+            with Lease(self.backend, lock, token, self.lock_lease_s):
+                result = self._compute(compute)
+            payload = self._payload(result.context, result.compute_s, rk.key)
             stored = self._safe("set", lambda: self.backend.set(rk.key, payload, ttl_s=self.ttl_s,
                                                                  tags=self._tags(rk)))
             if stored is not _FAILED:
@@ -275,25 +324,44 @@ class ContextCache:
         deadline = time.monotonic() + self.lock_timeout_s
         waited = 0
         while True:
-            token = self._safe("lock", lambda: self.backend.acquire_lock(lock, self.lock_timeout_s))
+            token = self._safe("lock", lambda: self.backend.acquire_lock(lock, self.lock_lease_s))
             if token is _FAILED:
                 return None
             if token is not None:
                 # Re-check: a holder may have stored the entry and released just before we got the lock.
-                found = self._decode(self._safe("get", lambda: self.backend.get(rk.key)), chunks, recheck=True)
+                found = self._decode(self._safe("get", lambda: self.backend.get(rk.key)), chunks, rk, recheck=True)
                 if found is not None:
                     self._release(lock, token)
                     return found
                 return token
             if waited == 0:
                 self._counters.add(lock_waits=1)
+                watch = StaleWatch(self.lock_lease_s)
             if time.monotonic() >= deadline:
                 return None
             time.sleep(_POLL_S[min(waited, len(_POLL_S) - 1)])
             waited += 1
-            found = self._decode(self._safe("get", lambda: self.backend.get(rk.key)), chunks)
+            found = self._decode(self._safe("get", lambda: self.backend.get(rk.key)), chunks, rk)
             if found is not None:
                 return found
+            stolen = self._take_stale(lock, watch)
+            if stolen is not None:
+                return stolen
+
+    def _take_stale(self, lock: str, watch: StaleWatch) -> str | None:
+        """A token for ``lock`` if its holder is gone (see :class:`StaleWatch`), else None."""
+        state_of, steal = getattr(self.backend, "lock_state", None), getattr(self.backend, "steal_lock", None)
+        if state_of is None or steal is None:
+            return None
+        state = self._safe("lock", lambda: state_of(lock))
+        if state is _FAILED or not watch.stale(state, time.monotonic()):
+            return None
+        token = self._safe("lock", lambda: steal(lock, state[0], self.lock_lease_s))
+        if token is _FAILED or token is None:
+            return None
+        self._counters.add(lock_takeovers=1)
+        log.warning("took over a cache lock its holder stopped renewing (held by %s)", redact(state[0])[:80])
+        return str(token)
 
     # -- async path -----------------------------------------------------------------------
     async def aget_or_compute(
@@ -306,11 +374,15 @@ class ContextCache:
         *,
         tenant: str = "default",
     ) -> tuple[CompressedContext, bool]:
-        """Async :meth:`get_or_compute`: the backend's async client, ``await compute()``."""
-        rk = self.key_for(pipeline, query, chunks, budget, tenant=tenant)
+        """Async :meth:`get_or_compute`: the backend's async client, ``await compute()``.
+
+        The key (a hash over every chunk's text and metadata: milliseconds for large
+        requests) is computed in a worker thread, so the event loop never waits on it.
+        """
+        rk = await asyncio.to_thread(self.key_for, pipeline, query, chunks, budget, tenant=tenant)
         data = await self._asafe("get", lambda: self.backend.aget(rk.key))
         online = data is not _FAILED
-        found = self._decode(data, chunks)
+        found = self._decode(data, chunks, rk)
         if found is not None:
             return self._hit(found)
         if self._sem is not None and online:
@@ -343,7 +415,7 @@ class ContextCache:
             t0 = time.perf_counter()
             ctx = await compute()
             return Decoded(ctx, time.perf_counter() - t0), False
-        found = self._decode(await self._asafe("get", lambda: self.backend.aget(rk.key)), chunks, recheck=True)
+        found = self._decode(await self._asafe("get", lambda: self.backend.aget(rk.key)), chunks, rk, recheck=True)
         if found is not None:
             return found, True
         lock = keys.lock_key(rk.key)
@@ -352,9 +424,10 @@ class ContextCache:
             return token, True
         try:
             t0 = time.perf_counter()
-            ctx = await compute()
+            async with AsyncLease(self.backend, lock, token, self.lock_lease_s):
+                ctx = await compute()
             result = Decoded(ctx, time.perf_counter() - t0)
-            payload = self._payload(ctx, result.compute_s)
+            payload = self._payload(ctx, result.compute_s, rk.key)
             stored = await self._asafe("set", lambda: self.backend.aset(  # type: ignore[func-returns-value]
                 rk.key, payload, ttl_s=self.ttl_s, tags=self._tags(rk)))
             if stored is not _FAILED:
@@ -375,11 +448,11 @@ class ContextCache:
         deadline = time.monotonic() + self.lock_timeout_s
         waited = 0
         while True:
-            token = await self._asafe("lock", lambda: self.backend.aacquire_lock(lock, self.lock_timeout_s))
+            token = await self._asafe("lock", lambda: self.backend.aacquire_lock(lock, self.lock_lease_s))
             if token is _FAILED:
                 return None
             if token is not None:
-                found = self._decode(await self._asafe("get", lambda: self.backend.aget(rk.key)), chunks,
+                found = self._decode(await self._asafe("get", lambda: self.backend.aget(rk.key)), chunks, rk,
                                      recheck=True)
                 if found is not None:
                     await self._arelease(lock, token)
@@ -387,13 +460,31 @@ class ContextCache:
                 return token
             if waited == 0:
                 self._counters.add(lock_waits=1)
+                watch = StaleWatch(self.lock_lease_s)
             if time.monotonic() >= deadline:
                 return None
             await asyncio.sleep(_POLL_S[min(waited, len(_POLL_S) - 1)])
             waited += 1
-            found = self._decode(await self._asafe("get", lambda: self.backend.aget(rk.key)), chunks)
+            found = self._decode(await self._asafe("get", lambda: self.backend.aget(rk.key)), chunks, rk)
             if found is not None:
                 return found
+            stolen = await self._atake_stale(lock, watch)
+            if stolen is not None:
+                return stolen
+
+    async def _atake_stale(self, lock: str, watch: StaleWatch) -> str | None:
+        state_of, steal = getattr(self.backend, "alock_state", None), getattr(self.backend, "asteal_lock", None)
+        if state_of is None or steal is None:
+            return None
+        state = await self._asafe("lock", lambda: state_of(lock))
+        if state is _FAILED or not watch.stale(state, time.monotonic()):
+            return None
+        token = await self._asafe("lock", lambda: steal(lock, state[0], self.lock_lease_s))
+        if token is _FAILED or token is None:
+            return None
+        self._counters.add(lock_takeovers=1)
+        log.warning("took over a cache lock its holder stopped renewing (held by %s)", redact(state[0])[:80])
+        return str(token)
 
     # -- lifecycle ------------------------------------------------------------------------
     def invalidate(self, chunk_ids: Sequence[str] | str) -> int:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from ctxcomp.errors import ConfigError
+from ctxcomp.redact import redact
 
 State = Literal["closed", "open", "half-open"]
 
@@ -38,10 +38,10 @@ class CircuitBreaker:
     reset_s: float = 5.0
 
     def __post_init__(self) -> None:
-        if self.failure_threshold < 1:
-            raise ConfigError(f"failure_threshold must be >= 1, got {self.failure_threshold}")
-        if self.reset_s <= 0:
-            raise ConfigError(f"reset_s must be > 0, got {self.reset_s}")
+        from ctxcomp.cache.base import positive
+
+        self.failure_threshold = positive(self.failure_threshold, "failure_threshold", integer=True, minimum=1)
+        self.reset_s = positive(self.reset_s, "reset_s")
         self._lock = threading.Lock()
         self._failures = 0
         self._opened_at: float | None = None
@@ -86,12 +86,15 @@ class CircuitBreaker:
 class LogThrottle:
     """Log a recurring warning at most once per ``interval_s`` per topic.
 
-    The next message after a quiet interval says how many were suppressed.
+    The next message after a quiet interval says how many were suppressed. Lines are
+    redacted (:func:`ctxcomp.redact.redact`): no password or key reaches the log.
     """
 
     def __init__(self, logger: logging.Logger, interval_s: float = 30.0) -> None:
+        from ctxcomp.cache.base import positive
+
         self.logger = logger
-        self.interval_s = interval_s
+        self.interval_s = positive(interval_s, "log_interval_s", minimum=0)
         self._lock = threading.Lock()
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
@@ -111,5 +114,6 @@ class LogThrottle:
             self._last[topic] = now
             skipped = self._suppressed.pop(topic, 0)
         suffix = f" ({skipped} similar messages suppressed)" if skipped else ""
-        self.logger.warning(message + suffix, *args)
+        # Backend errors may quote URLs or credentials: redact the rendered line.
+        self.logger.warning("%s", redact(message % args if args else message) + suffix)
         return True

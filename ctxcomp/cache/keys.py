@@ -37,18 +37,84 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
-def _metadata_digest(metadata: Mapping[str, Any]) -> str:
+#: Metadata deeper than this, or past this many nodes, is keyed by its shape only (no
+#: compressor reads that deep; the bounds keep hostile metadata from costing unbounded time).
+METADATA_MAX_DEPTH = 32
+METADATA_MAX_NODES = 100_000
+
+
+def _leaf(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float)):
+        return [type(value).__name__, repr(value)]
+    if isinstance(value, (str, bytes, bytearray)):
+        raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
+        return [type(value).__name__, hashlib.sha256(raw).hexdigest() if len(raw) > 64 else raw.hex()]
+    return None
+
+
+def canonical(value: Any) -> Any:
+    """A JSON-ready, order-independent form of any metadata (iterative, bounded).
+
+    Mapping keys may be of any type and are never compared with each other: items are
+    sorted by the canonical JSON of their key. Strings and bytes longer than 64 bytes
+    appear as their SHA-256. Other objects appear as their type and ``repr``.
+    """
+    root: list[Any] = []
+    stack: list[tuple[Any, list[Any], int]] = [(value, root, 0)]
+    nodes = 0
+    while stack:
+        obj, out, depth = stack.pop()
+        nodes += 1
+        leaf = _leaf(obj)
+        if leaf is not None:
+            out.append(leaf)
+        elif depth >= METADATA_MAX_DEPTH or nodes > METADATA_MAX_NODES:
+            out.append(["<bounded>", type(obj).__name__])
+        elif isinstance(obj, Mapping):
+            items: list[Any] = ["map"]
+            out.append(items)
+            for key, item in obj.items():
+                pair: list[Any] = []
+                items.append(pair)
+                stack.append((item, pair, depth + 1))
+                stack.append((key, pair, depth + 1))  # popped first: the key comes first
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            seq: list[Any] = [type(obj).__name__]
+            out.append(seq)
+            members = sorted(obj, key=repr) if isinstance(obj, (set, frozenset)) else obj
+            for item in reversed(list(members)):  # popped in order
+                stack.append((item, seq, depth + 1))
+        else:
+            out.append([type(obj).__name__, repr(obj)[:1000]])
+    return _sort_maps(root[0])
+
+
+def _sort_maps(value: Any) -> Any:
+    """Sort every ``["map", [k, v], ...]`` by the JSON of its pairs, inner maps first."""
+    maps, todo = [], [value]
+    while todo:  # pre-order: a map is listed before the maps inside it
+        node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(node)
+            if node and node[0] == "map":
+                maps.append(node)
+    for node in reversed(maps):
+        node[1:] = sorted(node[1:], key=lambda pair: json.dumps(pair, ensure_ascii=False))
+    return value
+
+
+def metadata_digest(metadata: Mapping[str, Any]) -> str:
+    """A digest of a chunk's metadata ("" when empty); any keys, any values, any size."""
     if not metadata:
         return ""
-    # default=repr keeps odd values hashable; an unstable repr only ever causes a miss.
-    raw = json.dumps(metadata, sort_keys=True, default=repr, ensure_ascii=False)
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
+    raw = json.dumps(canonical(metadata), ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def chunk_fingerprint(chunks: Sequence[Chunk]) -> list[list[Any]]:
     """Per chunk: id, SHA-256 of the text, score and a metadata digest."""
     return [
-        [c.id, hashlib.sha256(c.text.encode("utf-8")).hexdigest(), c.score, _metadata_digest(c.metadata)]
+        [c.id, hashlib.sha256(c.text.encode("utf-8")).hexdigest(), c.score, metadata_digest(c.metadata)]
         for c in chunks
     ]
 
@@ -71,6 +137,7 @@ class RequestKey:
     key: str
     context_digest: str
     chunk_ids: tuple[str, ...]
+    model: str = ""
 
 
 def request_key(
@@ -88,7 +155,7 @@ def request_key(
     context_digest = hashlib.sha256(raw).hexdigest()
     full = hashlib.sha256(context_digest.encode() + b"\0" + query.encode("utf-8")).hexdigest()
     key = f"{entry_prefix(namespace, tenant)}{SCHEMA_VERSION}:{full}"
-    return RequestKey(key, context_digest, tuple(c.id for c in chunks))
+    return RequestKey(key, context_digest, tuple(c.id for c in chunks), budget.model)
 
 
 def namespace_prefix(namespace: str) -> str:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ctxcomp.errors import ConfigError
 from ctxcomp.models.sentence import DEFAULT_EMBEDDING_MODEL
+from ctxcomp.settings import check_types
 
 _VERSION = 1
 
@@ -41,6 +42,7 @@ class SemanticConfig:
     max_candidates: int = 32
 
     def __post_init__(self) -> None:
+        check_types(self)
         if not 0.0 < self.threshold <= 1.0:
             raise ConfigError(f"semantic threshold must be in (0, 1], got {self.threshold!r}")
         if self.max_candidates < 1:
@@ -62,9 +64,13 @@ class QueryEncoder:
         return np.asarray(vec[0], dtype=np.float32)
 
 
+#: A candidate list larger than this is ignored (32 candidates of 384 floats take ~70 KB).
+MAX_CANDIDATES_BYTES = 4 * 1024 * 1024
+
+
 def parse_candidates(raw: bytes | None) -> list[tuple[str, np.ndarray]]:
-    """The (entry key, vector) list in ``raw``; empty when absent or malformed."""
-    if not raw:
+    """The (entry key, vector) list in ``raw``; empty when absent, malformed or oversized."""
+    if not raw or len(raw) > MAX_CANDIDATES_BYTES:
         return []
     try:
         data = json.loads(raw)
@@ -76,7 +82,7 @@ def parse_candidates(raw: bytes | None) -> list[tuple[str, np.ndarray]]:
             if isinstance(key, str) and vec.size:
                 out.append((key, vec))
         return out
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         return []
 
 

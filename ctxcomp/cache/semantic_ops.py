@@ -55,10 +55,13 @@ class SemanticOps:
         candidates = parse_candidates(raw if isinstance(raw, bytes) else None)
         if not candidates:
             return None  # nothing to compare with: skip embedding the query
+        # A candidate list is read from a store others may write: only this tenant's entries count.
+        own = keys.entry_prefix(self.cache.namespace, tenant)
+        candidates = [(key, vec) for key, vec in candidates if key.startswith(own)]
         match = best_match(candidates, self.embed(query), self.config.threshold, exclude=rk.key)
         if match is None:
             return None
-        return self.cache._decode(self.cache._safe("get", lambda: backend.get(match[0])), chunks)
+        return self.cache._decode(self.cache._safe("get", lambda: backend.get(match[0])), chunks, rk, key=match[0])
 
     def record(self, rk: keys.RequestKey, query: str, tenant: str) -> None:
         """Remember ``query``'s vector as a candidate for its entry."""

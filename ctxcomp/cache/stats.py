@@ -25,6 +25,7 @@ class CacheStats:
         seconds_saved: compression seconds the hits did not spend (as measured when the
             entries were computed).
         lock_waits: times a request waited for another process's lock.
+        lock_takeovers: locks taken over from a holder that stopped renewing them.
         entries: entries held (in-process backend only; None otherwise).
         size_bytes: bytes held (in-process backend only; None otherwise).
     """
@@ -41,6 +42,7 @@ class CacheStats:
     bytes_written: int = 0
     seconds_saved: float = 0.0
     lock_waits: int = 0
+    lock_takeovers: int = 0
     entries: int | None = None
     size_bytes: int | None = None
 

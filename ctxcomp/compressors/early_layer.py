@@ -50,6 +50,7 @@ import numpy as np
 
 from ctxcomp.assembly import Assembly, Quotas, Unit, assemble, make_context, select_units, whole_units
 from ctxcomp.compressors.base import BaseCompressor, ModelRevision, chunk_quotas, per_request
+from ctxcomp.compressors.bounds import fit_by_bm25
 from ctxcomp.compressors.early_layer_prompt import Prompt, build_prompt, overhead_tokens, plan_windows
 from ctxcomp.compressors.early_layer_scoring import (
     LinearScorer,
@@ -63,6 +64,7 @@ from ctxcomp.compressors.early_layer_scoring import (
 )
 from ctxcomp.errors import ConfigError, InputError
 from ctxcomp.inputs import ChunkLike, check_query, coerce_chunks, input_tokens
+from ctxcomp.settings import check_types
 from ctxcomp.text import split_sentences, word_spans
 from ctxcomp.tokens import TokenCounter, get_counter
 from ctxcomp.types import Budget, Chunk, CompressedContext, StageReport
@@ -111,6 +113,11 @@ class EarlyLayerConfig:
             calibration, top, chunk_weight, embedding_weight); or a path to such a JSON
             file. With a learned scorer, ``embedding_weight=0`` drops its MiniLM features.
         max_window: context window in tokens (None: the model's own).
+        max_input_tokens: the most input tokens (scoring model's tokenizer) one request
+            may run through the model (about 0.6 s per 1,000 tokens on 2 CPU cores). A
+            larger input is cut down first, at no model cost: whole chunks, best BM25
+            match to the query first, while they fit; a request whose best chunk alone
+            is over the limit raises InputError. None: no limit.
         batch_size: prompts per forward pass in :meth:`EarlyLayerFilter.compress_batch`.
         device / dtype: torch device and dtype (None: automatic, see ctxcomp.models.causal).
     """
@@ -126,12 +133,14 @@ class EarlyLayerConfig:
     embedding_weight: float = 0.6
     scorer: str = "auto"
     max_window: int | None = None
+    max_input_tokens: int | None = 65_536
     batch_size: int = 4
     device: str | None = None
     dtype: str | None = None
     layers: tuple[int, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
+        check_types(self)
         raw: Any = self.layer
         layer: tuple[int, ...] | None
         if raw is None:
@@ -155,6 +164,8 @@ class EarlyLayerConfig:
             (0.0 <= self.embedding_weight <= 1.0, f"embedding_weight must be in [0, 1], got {self.embedding_weight}"),
             (self.calibration >= 0.0, f"calibration must be >= 0, got {self.calibration}"),
             (self.max_window is None or self.max_window > MIN_ROOM, f"max_window must be > {MIN_ROOM}"),
+            (self.max_input_tokens is None or self.max_input_tokens > MIN_ROOM,
+             f"max_input_tokens must be > {MIN_ROOM} or None"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (isinstance(self.model, str) and bool(self.model.strip()), "model must be a non-empty string"),
             (isinstance(self.scorer, str) and (self.scorer in ("auto", "recipe") or self.scorer.endswith(".json")),
@@ -172,6 +183,10 @@ class _Request:
     query: str
     chunks: list[Chunk]
     prompts: list[Prompt] = field(default_factory=list)
+    # when the input was cut down (max_input_tokens): the request's own chunks, and the
+    # index in them of each scored chunk
+    source: list[Chunk] | None = None
+    keep: list[int] | None = None
     # per window: token chunk, start, end, {row set: {layer: scores}} (see _token_scores)
     tokens: list[tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, dict[int, np.ndarray]]]] = field(
         default_factory=list)
@@ -199,6 +214,8 @@ class EarlyLayerFilter(BaseCompressor):
         data = asdict(self.settings)
         for key in ("batch_size", "device", "dtype", "layer"):
             data.pop(key)
+        if data["max_input_tokens"] == EarlyLayerConfig.max_input_tokens:
+            del data["max_input_tokens"]  # the default: cache keys stay as they were
         scorer = self._learned
         data["layers"] = list(self._layers or (scorer.layers if scorer else self.settings.layers))
         if scorer is not None:
@@ -247,7 +264,8 @@ class EarlyLayerFilter(BaseCompressor):
             from ctxcomp.compressors.embedding import EmbeddingCompressor
 
             unit = "chunk" if self.settings.unit == "chunk" else "sentence"
-            self._embedder = EmbeddingCompressor(unit=unit, dedup_threshold=None)
+            # no unit cap of its own: its scores must line up with this stage's units
+            self._embedder = EmbeddingCompressor(unit=unit, dedup_threshold=None, max_units=None)
             self._embedder.setup()
 
     def _check_layers(self, layers: tuple[int, ...]) -> tuple[int, ...]:
@@ -415,9 +433,29 @@ class EarlyLayerFilter(BaseCompressor):
             return zscore(np.asarray(values, dtype=np.float64))
         return zscore(np.asarray([by_span.get((u.chunk, u.span), 0.0) for u in units], dtype=np.float64))
 
+    def _bound_input(self, req: _Request) -> None:
+        """Cut an over-long request down to max_input_tokens (see the config)."""
+        limit = self.settings.max_input_tokens
+        if limit is None:
+            return
+        texts = [c.text for c in req.chunks]
+        lengths = [len(ids) for ids in self._lm.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        if sum(lengths) <= limit:
+            return
+        keep = fit_by_bm25(req.query, texts, lengths, limit)
+        if not keep:
+            raise InputError(f"{self.name}: every chunk is over max_input_tokens={limit} (the shortest has "
+                             f"{min(lengths):,} tokens); split the chunks, raise max_input_tokens, or put a "
+                             "cheaper stage (e.g. 'embedding') first")
+        log.info("%s: input of %d tokens over max_input_tokens=%d; scoring the %d of %d chunks that fit, "
+                 "best BM25 match first", self.name, sum(lengths), limit, len(keep), len(req.chunks))
+        req.source, req.keep = req.chunks, keep
+        req.chunks = [req.chunks[i] for i in keep]
+
     def _score_requests(self, requests: Sequence[_Request]) -> None:
         flat: list[tuple[int, Prompt]] = []
         for i, req in enumerate(requests):
+            self._bound_input(req)
             req.prompts = self._prompts(req.query, req.chunks)
             flat.extend((i, p) for p in req.prompts)
         attention = self._run([p for _, p in flat])
@@ -432,6 +470,9 @@ class EarlyLayerFilter(BaseCompressor):
         units = self._units(req.chunks)
         scores = self._unit_scores(req, units)
         scored = [Unit(u.chunk, u.span, float(v)) for u, v in zip(units, scores, strict=True)]
+        if req.keep is not None and req.source is not None:  # back to the request's own chunks
+            scored = [Unit(req.keep[u.chunk], u.span, u.score) for u in scored]
+            return select_units(req.source, scored, counter, limit, quotas)
         return select_units(req.chunks, scored, counter, limit, quotas)
 
     def _propose(

@@ -11,6 +11,7 @@ order, with exact source spans. Model: all-MiniLM-L6-v2 by default (shipped offl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -19,11 +20,15 @@ import numpy as np
 
 from ctxcomp.assembly import Assembly, Quotas, Unit, select_units
 from ctxcomp.compressors.base import BaseCompressor, ModelRevision
-from ctxcomp.errors import ConfigError
+from ctxcomp.compressors.bounds import best_by_bm25
+from ctxcomp.errors import ConfigError, InputError
 from ctxcomp.models.sentence import DEFAULT_EMBEDDING_MODEL, LoadedEncoder, load_encoder, resolve
+from ctxcomp.settings import check_types
 from ctxcomp.text import split_sentences, title_of
 from ctxcomp.tokens import TokenCounter
 from ctxcomp.types import Chunk
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,11 @@ class EmbeddingConfig:
         dedup_threshold: drop a unit whose cosine to a better one is >= this (None: off).
         batch_size: texts per encoder call.
         device: torch device; None picks cuda > mps > cpu.
+        max_units: the most units (sentences or chunks) one request embeds; MiniLM embeds
+            about 230 sentences/s on 2 CPU cores, so 2,048 is ~9 s. None: no limit.
+        oversize: what a request with more units does: ``bm25`` (default) embeds only the
+            ``max_units`` units that best match the query by BM25 (the others cannot be
+            kept; cost stays bounded whatever the input size); ``error`` raises InputError.
     """
 
     model: str = DEFAULT_EMBEDDING_MODEL
@@ -47,8 +57,11 @@ class EmbeddingConfig:
     dedup_threshold: float | None = 0.95
     batch_size: int = 16  # fastest on 2 CPU cores (measured 8..128)
     device: str | None = None
+    max_units: int | None = 2048
+    oversize: Literal["bm25", "error"] = "bm25"
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.unit not in ("sentence", "chunk"):
             raise ConfigError(f"unit must be 'sentence' or 'chunk', got {self.unit!r}")
         if not 0.0 <= self.chunk_weight <= 1.0:
@@ -57,6 +70,8 @@ class EmbeddingConfig:
             raise ConfigError(f"dedup_threshold must be in (0, 1] or None, got {self.dedup_threshold}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.max_units is not None and self.max_units < 1:
+            raise ConfigError(f"max_units must be >= 1 or None, got {self.max_units}")
 
 
 def drop_near_duplicates(
@@ -92,6 +107,8 @@ class EmbeddingCompressor(BaseCompressor):
         data = asdict(self.settings)
         data.pop("batch_size")
         data.pop("device")
+        if data["max_units"] == EmbeddingConfig.max_units and data["oversize"] == EmbeddingConfig.oversize:
+            del data["max_units"], data["oversize"]  # the defaults: cache keys stay as they were
         return data
 
     def model_revisions(self) -> list[ModelRevision]:
@@ -126,6 +143,18 @@ class EmbeddingCompressor(BaseCompressor):
             units.extend(Unit(index, span) for span in spans)
         return units
 
+    def _bounded(self, query: str, chunks: Sequence[Chunk], units: list[Unit]) -> list[Unit]:
+        """``units``, or the ``max_units`` best by BM25 (in order) when there are more."""
+        cap = self.settings.max_units
+        if cap is None or len(units) <= cap:
+            return units
+        if self.settings.oversize == "error":
+            raise InputError(f"{len(units):,} {self.settings.unit}s to embed, over max_units={cap:,}; raise "
+                             "max_units, or set oversize='bm25' to embed only the best BM25 matches")
+        best = best_by_bm25(query, [chunks[u.chunk].text[u.span[0] : u.span[1]] for u in units], cap)
+        log.info("embedding: %d units over max_units=%d; embedding the %d best BM25 matches", len(units), cap, cap)
+        return [units[i] for i in best]
+
     def _unit_text(self, chunk: Chunk, span: tuple[int, int]) -> str:
         text = chunk.text[span[0] : span[1]]
         if not self.settings.title_context or self.settings.unit == "chunk":
@@ -141,7 +170,7 @@ class EmbeddingCompressor(BaseCompressor):
     ) -> tuple[list[Unit], np.ndarray, np.ndarray | None, np.ndarray]:
         """Units, their cosine similarity to ``query``, their chunk's (None unless
         ``chunk_level`` and unit is ``sentence``), and the units' embeddings."""
-        units = self._units(chunks)
+        units = self._bounded(query, chunks, self._units(chunks))
         texts = [self._unit_text(chunks[u.chunk], u.span) for u in units]
         # Two calls: mixing long chunks into the sentence batches pads them all (2x slower).
         vectors = self.embed([query, *texts])

@@ -88,7 +88,9 @@ def documents_to_chunks(documents: Sequence[Document]) -> list[Chunk]:
 
 def _score(doc: Document) -> float | None:
     value = doc.metadata.get("relevance_score", doc.metadata.get("score"))
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None  # NaN or a string from a vector store: no score
+    return float(value)
 
 
 def provenance(kept: CompressedChunk) -> dict[str, Any]:

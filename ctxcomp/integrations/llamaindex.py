@@ -83,8 +83,16 @@ def nodes_to_chunks(nodes: Sequence[NodeWithScore]) -> list[Chunk]:
     ids = [str(n.node.node_id) for n in nodes]
     if len(set(ids)) != len(ids):
         ids = [str(i) for i in range(len(nodes))]
-    return [Chunk(text, id=cid, metadata=n.node.metadata, score=n.score)
+    return [Chunk(text, id=cid, metadata=n.node.metadata, score=finite_score(n.score))
             for cid, n in zip(ids, nodes, strict=True) if (text := node_text(n.node))]
+
+
+def finite_score(value: object) -> float | None:
+    """A retriever's score as a Chunk takes it: a finite number, else None (some stores
+    return NaN or a string)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _provenance(kept: CompressedChunk) -> dict[str, Any]:

@@ -72,3 +72,35 @@ def test_auxiliary_keys_never_look_like_entry_keys() -> None:
     assert keys.namespace_of("ctxcomp:ns:t:1:abc") == keys.namespace_prefix("ns")
     for aux in (keys.index_key("ns", "c"), keys.lru_key("ns"), keys.semantic_key("ns", "t", "d")):
         assert aux.startswith(keys.namespace_prefix("ns"))
+
+
+# -- issue 11: metadata is opaque ------------------------------------------------------------
+from ctxcomp.cache.keys import metadata_digest  # noqa: E402
+
+
+def test_repro_metadata_with_foreign_keys_is_hashed() -> None:
+    from ctxcomp import Budget, Pipeline
+
+    chunk = Chunk("a b c", metadata={"a": 1, 1: 2, (3, 4): None, None: [{"z": 1}]})
+    ctx = Pipeline(["truncate"], Budget(max_tokens=2)).compress("q", [chunk])  # default cache
+    assert ctx.text and ctx.chunks[0].metadata == chunk.metadata
+
+
+def test_metadata_digest_ignores_order_and_sees_values() -> None:
+    a = {"x": {"b": 1, "a": 2}, 1: [{"q": 1, "p": 2}], "s": {3, 1, 2}}
+    b = {1: [{"p": 2, "q": 1}], "s": {1, 2, 3}, "x": {"a": 2, "b": 1}}
+    assert metadata_digest(a) == metadata_digest(b)
+    assert metadata_digest(a) != metadata_digest({**a, "x": {"b": 2, "a": 1}})
+    assert metadata_digest({"t": "x" * 1000}) != metadata_digest({"t": "x" * 1001})
+
+
+def test_hostile_metadata_costs_bounded_work() -> None:
+    cyclic: dict = {}
+    cyclic["self"] = cyclic
+    deep: list = []
+    node = deep
+    for _ in range(100_000):
+        node.append([])
+        node = node[0]
+    for meta in (cyclic, {"deep": deep}, {"obj": object()}, {b"bytes": bytearray(b"x")}):
+        assert len(metadata_digest(meta)) == 16

@@ -243,3 +243,28 @@ def test_query_first_prompt_maps_the_same_context(tiny_path):
     assert first.query_rows.min() > np.nonzero(kf)[0].max()  # the scoring rows are the final copy
     assert len(first.query_rows) == len(plain.query_rows)
     assert overhead_tokens(tok, query, True) > overhead_tokens(tok, query)
+
+
+# -- issue 11: bounded input, every script -----------------------------------------------------
+def test_max_input_tokens_scores_only_the_best_bm25_chunks(tiny_path) -> None:
+    chunks = _chunks(12)
+    gold = Chunk("The vault code is seven four two one. River bridge garden.", id="gold")
+    chunks.insert(5, gold)
+    comp = EarlyLayerFilter(model=tiny_path, layer=2, max_input_tokens=120, embedding_weight=0.0,
+                            device="cpu", dtype="fp32")
+    ctx = comp.compress("what is the vault code?", chunks, Budget(ratio=8))
+    _check(ctx, chunks, ctx.budget_tokens)
+    assert ctx.text and {c.source_id for c in ctx.chunks} <= {c.id for c in chunks}
+    lengths = comp._lm.tokenizer([c.text for c in chunks], add_special_tokens=False)["input_ids"]
+    assert sum(map(len, lengths)) > 120  # the bound applied
+    with pytest.raises(InputError, match="max_input_tokens"):
+        EarlyLayerFilter(model=tiny_path, layer=2, max_input_tokens=40, embedding_weight=0.0, device="cpu",
+                         dtype="fp32").compress("vault code?", [Chunk("word " * 200, id="big")], Budget(ratio=4))
+
+
+@pytest.mark.parametrize("text", ["東京は日本の首都です。" * 60, "กรุงเทพมหานครเป็นเมืองหลวง " * 30,
+                                  "QUJDREVGR0g=" * 300])
+def test_repro_unspaced_scripts_and_blobs_keep_something(tiny_path, text: str) -> None:
+    comp = EarlyLayerFilter(model=tiny_path, layer=2, embedding_weight=0.0, device="cpu", dtype="fp32")
+    ctx = comp.compress("what is the capital?", [Chunk(text, id="x")], Budget(ratio=4))
+    assert ctx.text.strip() and ctx.tokens_out <= ctx.budget_tokens

@@ -64,3 +64,38 @@ def test_bad_settings_and_inputs(embedding_compressor: EmbeddingCompressor) -> N
         embedding_compressor.compress("  ", ["text"], Budget(max_tokens=5))
     with pytest.raises(InputError, match="no chunks"):
         embedding_compressor.compress("q", [], Budget(max_tokens=5))
+
+
+# -- issue 11 --------------------------------------------------------------------------------
+import base64  # noqa: E402
+
+
+@pytest.mark.parametrize("text", [
+    "東京は日本の首都です。" * 100,
+    "กรุงเทพมหานครเป็นเมืองหลวงของประเทศไทย " * 40,
+    base64.b64encode(bytes(range(256)) * 200).decode(),   # one 68 KB token: was a RecursionError
+    '{"id":1,"tags":["a","b"],"url":"https://example.com/x"}' * 60,
+])
+def test_repro_every_script_keeps_something(embedding_compressor: EmbeddingCompressor, text: str) -> None:
+    out = embedding_compressor.compress("what is the capital?", [text], Budget(ratio=4))
+    assert out.text.strip() and out.tokens_out <= out.budget_tokens  # type: ignore[operator]
+
+
+def test_repro_surrogates_and_metadata_none(embedding_compressor: EmbeddingCompressor) -> None:
+    chunks = [Chunk("Paris is the capital \ud800 of France. " * 20, id="a", metadata=None),  # type: ignore[arg-type]
+              Chunk("Berlin is the capital of Germany. " * 20, id="b")]
+    out = embedding_compressor.compress("capital of France \udc00", chunks, Budget(ratio=4))
+    assert "Paris" in out.text
+
+
+def test_max_units_bounds_the_work_by_bm25() -> None:
+    chunks = [Chunk(" ".join(f"Filler sentence {i} about topic {j}." for j in range(10)), id=f"f{i}")
+              for i in range(10)]
+    chunks.append(Chunk("The secret code of the vault is 7421. Nothing else here.", id="gold"))
+    comp = EmbeddingCompressor(max_units=5)
+    units = comp._bounded("what is the secret code of the vault?", chunks, comp._units(chunks))
+    assert len(units) == 5 and any(chunks[u.chunk].id == "gold" for u in units)
+    out = comp.compress("what is the secret code of the vault?", chunks, Budget(ratio=10))
+    assert "7421" in out.text
+    with pytest.raises(InputError, match="max_units"):
+        EmbeddingCompressor(max_units=5, oversize="error").compress("code?", chunks, Budget(ratio=10))

@@ -317,3 +317,10 @@ def test_non_string_metadata_survives_a_cache_hit() -> None:
     assert pipe.ledger.totals().cache_hits == 1
     assert [d.page_content for d in second] == [d.page_content for d in first]
     assert second[0].metadata["when"] == dt.date(2024, 1, 2) and second[0].metadata["tags"] == ["a", "b"]
+
+
+def test_repro_metadata_with_non_string_keys_under_the_default_cache() -> None:
+    """Issue 11: the cache key sorted metadata keys, so {"a": 1, 1: 2} raised TypeError."""
+    doc = Document(page_content="Paris is the capital of France. " + LONG, metadata={"a": 1, 1: 2}, id="m")
+    out = truncating(40).compress_documents([doc], "capital of France")
+    assert out[0].page_content and out[0].metadata[1] == 2
