@@ -125,17 +125,22 @@ def _gap_is_space(text: str, a: Span, b: Span) -> bool:
 def fragment_flags(
     chunks: Sequence[Chunk], units: Sequence[Unit], counter: TokenCounter, min_tokens: int = MIN_UNIT_TOKENS
 ) -> list[bool]:
-    """For each unit, whether it is a fragment: fewer than ``min_tokens`` tokens of its own
-    text (its chunk's title line not counted), or the cut-off end of a passage that stops
-    mid-sentence (when the passage has other units). ``min_tokens <= 0``: none is."""
+    """For each unit, whether it is a fragment: the cut-off end of a passage that stops
+    mid-sentence (when the passage has other units), or a piece of fewer than
+    ``min_tokens`` tokens of its own text (its chunk's title line not counted) that is not
+    a sentence of its own: it starts in lower case (a passage's cut-off start, "manga.")
+    or has fewer than three words ("Break!", "61 episodes."). A short whole sentence
+    ("Zanzibar harbour opens at dawn.") is no fragment. ``min_tokens <= 0``: none is."""
     if min_tokens <= 0 or not units:
         return [False] * len(units)
-    sizes = counter.count_many([chunks[u.chunk].text[_own_start(chunks[u.chunk], u.span) : u.span[1]] for u in units])
+    own = [chunks[u.chunk].text[_own_start(chunks[u.chunk], u.span) : u.span[1]].strip() for u in units]
+    sizes = counter.count_many(own)
     per_chunk: dict[int, int] = {}
     for unit in units:
         per_chunk[unit.chunk] = per_chunk.get(unit.chunk, 0) + 1
-    return [size < min_tokens or (per_chunk[u.chunk] > 1 and _cut_off(chunks[u.chunk].text, u.span))
-            for u, size in zip(units, sizes, strict=True)]
+    return [(per_chunk[u.chunk] > 1 and _cut_off(chunks[u.chunk].text, u.span))
+            or (size < min_tokens and (text[:1].islower() or len(text.split()) < 3))
+            for u, size, text in zip(units, sizes, own, strict=True)]
 
 
 def merge_fragments(chunks: Sequence[Chunk], units: Sequence[Unit], flags: Sequence[bool]) -> list[Unit]:
@@ -294,7 +299,7 @@ def _trim(
 def infeasible(chunks: Sequence[Chunk], unit: Unit, counter: TokenCounter, limit: int) -> InfeasibleBudgetError:
     """The error for a limit that not even the first character of ``unit`` fits in (the
     message and ``needed`` describe ``unit``)."""
-    text = chunks[unit.chunk].text[unit.span[0] : unit.span[1]]
+    text = chunks[unit.chunk].text[unit.span[0] : unit.span[1]].lstrip()
     ends = cut_points(text, 0, min(len(text), 16))
     needed = counter.count(text[: ends[0]]) if ends else None
     return InfeasibleBudgetError(
@@ -317,11 +322,15 @@ def longest_prefix(
     """
     start, end = unit.span
     text = chunks[unit.chunk].text
-    ends = [start + e for _, e in word_spans(text[start:end])]
+    words = word_spans(text[start:end])
+    if words and words[0][0]:  # leading whitespace is never kept on its own
+        unit = Unit(unit.chunk, (start + words[0][0], end), unit.score)
+        start, words = unit.span[0], [(a - words[0][0], b - words[0][0]) for a, b in words]
+    ends = [start + e for _, e in words]
     best = _longest(chunks, unit, ends, counter, limit, before)
-    if best is None and ends:
-        first = ends[0] - start
-        inner = [start + p for p in cut_points(text[start:end], 0, first)[:-1]]
+    if best is None and words:
+        first_start, first_end = words[0]  # cut inside the first word, never before it (whitespace only)
+        inner = [start + p for p in cut_points(text[start:end], 0, first_end)[:-1] if p > first_start]
         best = _longest(chunks, unit, inner, counter, limit, before)
     return best
 

@@ -50,7 +50,7 @@ def examples(path: Path = DATA) -> list[dict[str, Any]]:
 def build(name: str) -> Any:
     from ctxcomp import registry
 
-    comp = registry.create(name)
+    comp = registry.compressors.create(name)
     comp.setup()
     return comp
 

@@ -148,7 +148,7 @@ def main() -> int:
     from ctxcomp.text import segmenter
     from ctxcomp.types import Budget, Chunk
 
-    comp = registry.create(args.compressor)
+    comp = registry.compressors.create(args.compressor)
     comp.setup()
     comp.compress(QUERY["prose"], [Chunk(t) for t in make_input("prose", 5_000)], Budget(ratio=4))  # warm-up
     for kind in args.kinds.split(","):

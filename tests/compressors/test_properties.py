@@ -73,19 +73,19 @@ def tiny_gemfilter(tmp_path_factory):  # type: ignore[no-untyped-def]
 
 
 def test_every_registered_compressor_is_covered() -> None:
-    assert {"truncate", "embedding", "gemfilter"} <= set(registry.known_names())
+    assert {"truncate", "embedding", "gemfilter"} <= set(registry.compressors.known_names())
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=SLOW)
 @given(texts=chunk_lists(), budget=_budgets())
 def test_truncate_invariants(texts: list[str], budget: Budget) -> None:
-    check_invariants(registry.create("truncate"), texts, budget)
+    check_invariants(registry.compressors.create("truncate"), texts, budget)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=SLOW)
 @given(text=sized(max_chars=1_000_000), budget=_budgets())
 def test_truncate_invariants_up_to_a_megabyte(text: str, budget: Budget) -> None:
-    check_invariants(registry.create("truncate"), [text], budget)
+    check_invariants(registry.compressors.create("truncate"), [text], budget)
 
 
 @pytest.mark.model
