@@ -8,15 +8,19 @@ A spec is one of:
 - a ``.gguf`` file (transformers + ``gguf``; weights are dequantized on load);
 - a hub id (``HuggingFaceTB/SmolLM2-135M-Instruct``), passed to transformers as is.
 
-Device: cuda > mps > cpu unless one is given. Dtype: bf16 on CUDA (when supported) and on
-CPU (measured faster than fp32 on avx512_bf16 CPUs: SmolLM2 4k-token forward 7.2 s vs
-10.1 s), fp16 on MPS. Attention runs with sdpa. The returned :class:`LoadedLM` carries a
+Device: cuda > mps > cpu unless one is given. Dtype: bf16 on CUDA (when supported), fp16 on
+MPS; on CPU bf16 only where the CPU computes it natively (``avx512_bf16`` or AMX on x86,
+``bf16`` on Arm), fp32 elsewhere: bf16 was measured faster than fp32 with native support
+(SmolLM2 4k-token forward 7.2 s vs 10.1 s) and 2-2.3x slower without it (emulated: an AVX2
+EPYC took 58 s of CPU per NQ-20 question in bf16 against 25 s in fp32). The choice is logged;
+``dtype=`` or ``$CTXCOMP_DTYPE`` overrides it. Attention runs with sdpa. The returned :class:`LoadedLM` carries a
 lock that callers hold around forward passes: one model, many threads, no interleaving.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,9 +85,29 @@ def pick_device(device: str | None = None) -> str:
     return "cpu"
 
 
+_CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU computes bf16 natively (``avx512_bf16``/``amx_bf16`` on x86, ``bf16``
+    on Arm), from ``/proc/cpuinfo`` (or the text given); False where that cannot be read."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features") and _CPU_BF16_FLAGS & set(value.split()):
+            return True
+    return False
+
+
 def pick_dtype(device: str, dtype: str | None = None) -> Any:
-    """The torch dtype for ``device``: bf16 on cuda (if supported) and cpu, fp16 on mps."""
+    """The torch dtype for ``device`` (``dtype``, else ``$CTXCOMP_DTYPE``, else by device: see
+    the module docs)."""
     torch = require("torch", "models", "running local models")
+    dtype = dtype or os.environ.get("CTXCOMP_DTYPE") or None
     if dtype:
         try:
             return {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
@@ -94,7 +118,12 @@ def pick_dtype(device: str, dtype: str | None = None) -> Any:
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.startswith("mps"):
         return torch.float16
-    return torch.bfloat16
+    if cpu_has_native_bf16():
+        log.info("CPU with native bf16: running local models in bf16")
+        return torch.bfloat16
+    log.info("CPU without native bf16 (no avx512_bf16/amx/bf16 flag): running local models in fp32, "
+             "2x faster here than emulated bf16; set dtype='bf16' or CTXCOMP_DTYPE=bf16 to override")
+    return torch.float32
 
 
 def resolve(spec: str) -> tuple[str, str | None, str]:

@@ -27,10 +27,31 @@ def test_device_and_dtype_choice():
     assert causal.pick_device("cpu") == "cpu"
     expected = "cuda" if torch.cuda.is_available() else causal.pick_device()
     assert causal.pick_device() == expected
-    assert causal.pick_dtype("cpu") == torch.bfloat16
+    native = causal.cpu_has_native_bf16()
+    assert causal.pick_dtype("cpu") == (torch.bfloat16 if native else torch.float32)
     assert causal.pick_dtype("cpu", "fp32") == torch.float32
+    assert causal.pick_dtype("cpu", "bf16") == torch.bfloat16
     with pytest.raises(ModelLoadError, match="unknown dtype"):
         causal.pick_dtype("cpu", "int3")
+
+
+def test_cpu_bf16_only_where_native(monkeypatch):
+    import torch
+
+    epyc = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n"
+    sapphire = "flags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16\n"
+    graviton = "Features\t: fp asimd bf16 i8mm\n"
+    assert not causal.cpu_has_native_bf16(epyc)
+    assert causal.cpu_has_native_bf16(sapphire)
+    assert causal.cpu_has_native_bf16(graviton)
+    assert not causal.cpu_has_native_bf16("")
+    monkeypatch.setattr(causal, "cpu_has_native_bf16", lambda: False)
+    assert causal.pick_dtype("cpu") == torch.float32
+    monkeypatch.setenv("CTXCOMP_DTYPE", "bf16")
+    assert causal.pick_dtype("cpu") == torch.bfloat16
+    monkeypatch.delenv("CTXCOMP_DTYPE")
+    monkeypatch.setattr(causal, "cpu_has_native_bf16", lambda: True)
+    assert causal.pick_dtype("cpu") == torch.bfloat16
 
 
 def test_unpulled_shipped_model_names_the_pull_command(empty_cache):
