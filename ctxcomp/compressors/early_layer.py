@@ -37,6 +37,7 @@ Devices: cuda > mps > cpu, bf16 (the same code runs on CUDA; see ctxcomp.models.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -44,13 +45,14 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from ctxcomp.assembly import Assembly, Quotas, Unit, assemble, make_context, select_units, whole_units
 from ctxcomp.compressors.base import BaseCompressor, ModelRevision, chunk_quotas, per_request
 from ctxcomp.compressors.bounds import fit_by_bm25
+from ctxcomp.compressors.early_layer_config import MIN_ROOM, EarlyLayerConfig
 from ctxcomp.compressors.early_layer_prompt import Prompt, build_prompt, overhead_tokens, plan_windows
 from ctxcomp.compressors.early_layer_scoring import (
     LinearScorer,
@@ -62,119 +64,17 @@ from ctxcomp.compressors.early_layer_scoring import (
     unit_token_ranges,
     zscore,
 )
+from ctxcomp.compressors.score_memo import ScoreMemo
 from ctxcomp.errors import ConfigError, InputError
 from ctxcomp.inputs import ChunkLike, check_query, coerce_chunks, input_tokens
-from ctxcomp.settings import check_types
 from ctxcomp.text import split_sentences, word_spans
 from ctxcomp.tokens import TokenCounter, get_counter
 from ctxcomp.types import Budget, Chunk, CompressedContext, StageReport
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "smollm2-135m"
-#: Default scoring layer(s) per shipped model, chosen by measurement on the NQ-20 dev slice
-#: (60 questions) and dev needles (2k/4k tokens, 5 depths): benchmarks/results/gemfilter_layers.json
-#: (scripts: benchmarks/gemfilter/). SmolLM2 layer 18 is the best single layer on both
-#: (layers 8-12 and 16 miss most needles); 14 adds to it at no extra cost (the forward
-#: stops at 18). gemma-3 may only use global layers (5, 11, 17). These are the layers of
-#: ``scorer="recipe"``; the learned scorer (the default where weights ship) reads its own
-#: layers from its weights: 10, 12, 14, 16, 18 for SmolLM2, where adding 20 and 22 gained
-#: nothing out of fold (benchmarks/results/gemfilter_learned.json).
-DEFAULT_LAYERS: dict[str, tuple[int, ...]] = {
-    "smollm2-135m": (14, 18),
-    "gemma3-270m": (5,),
-}
-MIN_ROOM = 32  # fewer context tokens per window than this is not worth a forward pass
-
-
-@dataclass(frozen=True)
-class EarlyLayerConfig:
-    """Settings of :class:`EarlyLayerFilter`.
-
-    Attributes:
-        model: causal LM spec (shipped name, folder, .gguf, hub id).
-        layer: scoring layer, or several (scores are z-scored and averaged); None: the
-            measured default for the model (:data:`DEFAULT_LAYERS`, else 40% of its depth).
-        rows: ``query``: the query's own tokens score; ``last``: the last token (reference).
-        window: moving-average pooling width in tokens (GemFilter uses 5; 1 measured as
-            good or better for sentence units).
-        unit: ``sentence`` (verbatim sentences), ``token`` (words) or ``chunk``.
-        calibration: weight of the content-free probe's attention subtracted (0: off).
-        top: a unit scores the mean of its ``top`` best token scores (0: all tokens).
-        chunk_weight: share of the passage score in a sentence's score (0..1).
-        embedding_weight: share of MiniLM query similarity (EmbeddingCompressor's
-            sentence+passage score) in the final score; 0 turns it off (attention only).
-            0.6 measured best on NQ dev (benchmarks/results/gemfilter_layers.json).
-        scorer: how token attention becomes sentence scores. ``auto`` (default): the learned
-            scorer shipped for the model (``ctxcomp/data/gemfilter-<model>.json``: a linear
-            model over per-head attention, MiniLM and BM25 features fit on NQ dev,
-            benchmarks/gemfilter/learn.py) when there is one and ``layer`` is not set,
-            else ``recipe``; ``recipe``: the hand-set recipe below (layer, rows, window,
-            calibration, top, chunk_weight, embedding_weight); or a path to such a JSON
-            file. With a learned scorer, ``embedding_weight=0`` drops its MiniLM features.
-        max_window: context window in tokens (None: the model's own).
-        max_input_tokens: the most input tokens (scoring model's tokenizer) one request
-            may run through the model (about 0.6 s per 1,000 tokens on 2 CPU cores). A
-            larger input is cut down first, at no model cost: whole chunks, best BM25
-            match to the query first, while they fit; a request whose best chunk alone
-            is over the limit raises InputError. None: no limit.
-        batch_size: prompts per forward pass in :meth:`EarlyLayerFilter.compress_batch`.
-        device / dtype: torch device and dtype (None: automatic, see ctxcomp.models.causal).
-    """
-
-    model: str = DEFAULT_MODEL
-    layer: int | tuple[int, ...] | None = None
-    rows: Literal["query", "last"] = "query"
-    window: int = 1
-    unit: Literal["sentence", "token", "chunk"] = "sentence"
-    calibration: float = 1.0
-    top: int = 8
-    chunk_weight: float = 0.0
-    embedding_weight: float = 0.6
-    scorer: str = "auto"
-    max_window: int | None = None
-    max_input_tokens: int | None = 65_536
-    batch_size: int = 4
-    device: str | None = None
-    dtype: str | None = None
-    layers: tuple[int, ...] = field(init=False, default=())
-
-    def __post_init__(self) -> None:
-        check_types(self)
-        raw: Any = self.layer
-        layer: tuple[int, ...] | None
-        if raw is None:
-            layer = None
-        elif isinstance(raw, int) and not isinstance(raw, bool):
-            layer = (raw,)
-        elif isinstance(raw, (list, tuple)):
-            layer = tuple(raw)
-        else:
-            raise ConfigError(f"layer must be a non-negative int or a tuple of them, got {raw!r}")
-        if layer is not None and (not layer or not all(isinstance(x, int) and x >= 0 for x in layer)):
-            raise ConfigError(f"layer must be a non-negative int or a tuple of them, got {raw!r}")
-        object.__setattr__(self, "layer", layer)
-        object.__setattr__(self, "layers", layer or DEFAULT_LAYERS.get(self.model, ()))
-        checks = [
-            (self.rows in ("query", "last"), f"rows must be 'query' or 'last', got {self.rows!r}"),
-            (self.unit in ("sentence", "token", "chunk"), f"unit must be sentence, token or chunk, got {self.unit!r}"),
-            (isinstance(self.window, int) and self.window >= 1, f"window must be an int >= 1, got {self.window!r}"),
-            (self.top >= 0, f"top must be >= 0, got {self.top}"),
-            (0.0 <= self.chunk_weight <= 1.0, f"chunk_weight must be in [0, 1], got {self.chunk_weight}"),
-            (0.0 <= self.embedding_weight <= 1.0, f"embedding_weight must be in [0, 1], got {self.embedding_weight}"),
-            (self.calibration >= 0.0, f"calibration must be >= 0, got {self.calibration}"),
-            (self.max_window is None or self.max_window > MIN_ROOM, f"max_window must be > {MIN_ROOM}"),
-            (self.max_input_tokens is None or self.max_input_tokens > MIN_ROOM,
-             f"max_input_tokens must be > {MIN_ROOM} or None"),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
-            (isinstance(self.model, str) and bool(self.model.strip()), "model must be a non-empty string"),
-            (isinstance(self.scorer, str) and (self.scorer in ("auto", "recipe") or self.scorer.endswith(".json")),
-             f"scorer must be 'auto', 'recipe' or a path to a .json weights file, got {self.scorer!r}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-
+#: Scores of recent requests, shared by the planner utility and the stage (see score_memo).
+MEMO = ScoreMemo()
 
 @dataclass
 class _Request:
@@ -466,18 +366,48 @@ class EarlyLayerFilter(BaseCompressor):
                                        {key: {layer: v[..., keep] for layer, v in per.items()}
                                         for key, per in scores.items()}))
 
-    def _select(self, req: _Request, limit: int, counter: TokenCounter, quotas: Quotas = None) -> Assembly:
+    def _scored(self, req: _Request) -> list[Unit]:
+        """The request's units with their scores (remembered in MEMO for the stage after a
+        planner that used them)."""
         units = self._units(req.chunks)
         scores = self._unit_scores(req, units)
         scored = [Unit(u.chunk, u.span, float(v)) for u, v in zip(units, scores, strict=True)]
+        MEMO.put(self._memo_owner, req.query, req.chunks, scored)
+        return scored
+
+    def _select(self, req: _Request, limit: int, counter: TokenCounter, quotas: Quotas = None) -> Assembly:
+        scored = self._scored(req)
         if req.keep is not None and req.source is not None:  # back to the request's own chunks
             scored = [Unit(req.keep[u.chunk], u.span, u.score) for u in scored]
             return select_units(req.source, scored, counter, limit, quotas)
         return select_units(req.chunks, scored, counter, limit, quotas)
 
+    @cached_property
+    def _memo_owner(self) -> str:
+        return json.dumps({"model": self.settings.model, **self.config()}, sort_keys=True, default=str)
+
+    def score_units(self, query: str, chunks: Sequence[Chunk]) -> list[Unit]:
+        """Every sentence (or the configured unit) of ``chunks`` with its score, higher is
+        more relevant to ``query``; chunks cut by ``max_input_tokens`` have none. Reused
+        from a recent request that scored the same chunks for the same query (see
+        :mod:`ctxcomp.compressors.score_memo`)."""
+        query = check_query(query, True)
+        items = list(chunks)
+        cached = MEMO.get(self._memo_owner, query, items)
+        if cached is not None:
+            return cached
+        self.setup()
+        req = _Request(query, items)
+        self._score_requests([req])
+        scored = self._scored(req)
+        return [Unit(req.keep[u.chunk], u.span, u.score) for u in scored] if req.keep is not None else scored
+
     def _propose(
         self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter, quotas: Quotas = None
     ) -> Assembly:
+        cached = MEMO.get(self._memo_owner, query, chunks)
+        if cached is not None:  # scored already, in this request's context or a larger one
+            return select_units(chunks, cached, counter, limit, quotas)
         req = _Request(query, list(chunks))
         self._score_requests([req])
         return self._select(req, limit, counter, quotas)
@@ -500,16 +430,23 @@ class EarlyLayerFilter(BaseCompressor):
             tokens_in = input_tokens(items, counter)
             quotas = chunk_quotas(items, b, counter)
             prepared.append((check_query(query, True), items, tokens_in, b.limit(tokens_in), quotas, b, counter))
-        todo = [_Request(q, items) for q, items, n, limit, quotas, _, _ in prepared if n > limit or quotas]
-        if todo:
+        if any(n > limit or quotas for _, _, n, limit, quotas, _, _ in prepared):
             self.setup()
+        # scored already (a planner's gemfilter utility, in this request's context): reused
+        cached = [MEMO.get(self._memo_owner, q, items) if n > limit or quotas else None
+                  for q, items, n, limit, quotas, _, _ in prepared]
+        todo = [_Request(q, items) for (q, items, n, limit, quotas, _, _), hit in zip(prepared, cached, strict=True)
+                if (n > limit or quotas) and hit is None]
+        if todo:
             self._score_requests(todo)
         seconds = (time.perf_counter() - started) / max(len(prepared), 1)
         out: list[CompressedContext] = []
         pending = iter(todo)
-        for _query, items, tokens_in, limit, quotas, b, counter in prepared:
+        for (_query, items, tokens_in, limit, quotas, b, counter), hit in zip(prepared, cached, strict=True):
             if tokens_in <= limit and not quotas:
                 assembly = assemble(items, whole_units(items), counter)
+            elif hit is not None:
+                assembly = select_units(items, hit, counter, limit, quotas)
             else:
                 assembly = self._select(next(pending), limit, counter, quotas)
             report = StageReport(self.name, tokens_in, assembly.tokens, seconds, limit=limit)

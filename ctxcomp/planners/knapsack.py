@@ -21,7 +21,7 @@ budget, the last ``1 - spread`` times.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -97,7 +97,8 @@ class KnapsackPlanner:
     """Choose the chunks (and, with ``dynamic``, a quota for each) under the budget.
 
     Args:
-        utility: a scorer name (``embedding``, ``bm25``, ``retrieval``) or a ChunkScorer.
+        utility: a scorer name (``embedding``, ``bm25``, ``retrieval``, ``gemfilter``), a
+            mapping of a name and its settings, or a ChunkScorer.
         **settings: see :class:`KnapsackSettings`.
 
     Example:
@@ -107,7 +108,8 @@ class KnapsackPlanner:
     name = "knapsack"
     requires_query = True
 
-    def __init__(self, utility: str | ChunkScorer = "embedding", settings: KnapsackSettings | None = None,
+    def __init__(self, utility: str | Mapping[str, Any] | ChunkScorer = "embedding",
+                 settings: KnapsackSettings | None = None,
                  **kwargs: Any) -> None:
         self.settings = settings if settings is not None else KnapsackSettings(**kwargs)
         self.scorer = build_utility(utility)

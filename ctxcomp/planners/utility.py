@@ -8,13 +8,17 @@ A scorer is anything with ``name`` and ``score(query, chunks) -> ChunkScores``. 
 - ``bm25``: Okapi BM25 over the request's chunks (no model); similarity is word-set
   Jaccard;
 - ``retrieval``: the ``score`` the retriever gave each chunk (all chunks must have one);
-  similarity is word-set Jaccard.
+  similarity is word-set Jaccard;
+- ``gemfilter``: the early-layer filter's score of the chunk's best sentence (its learned
+  scorer reads the whole request in one forward pass); similarity is word-set Jaccard. A
+  ``gemfilter`` stage after the planner reuses these sentence scores instead of running the
+  model again (:mod:`ctxcomp.compressors.score_memo`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -110,16 +114,62 @@ class RetrievalUtility:
         return ChunkScores(values, jaccard_matrix([c.text for c in chunks]))
 
 
-_SCORERS = {"embedding": EmbeddingUtility, "bm25": BM25Utility, "retrieval": RetrievalUtility}
+class GemfilterUtility:
+    """The early-layer filter's best sentence score in each chunk (see the module docs).
+
+    Args:
+        **settings: the filter's settings (``model``, ``scorer`` ...), as for the stage;
+            the stage reuses the scores only when its settings are the same.
+    """
+
+    name = "gemfilter"
+
+    def __init__(self, **settings: Any) -> None:
+        from ctxcomp.compressors.early_layer import EarlyLayerFilter
+
+        self.filter = EarlyLayerFilter(**settings)
+
+    def config(self) -> dict[str, Any]:
+        return dict(self.filter.config())
+
+    def model_revisions(self) -> list[Any]:
+        return list(self.filter.model_revisions())
+
+    def score(self, query: str, chunks: Sequence[Chunk]) -> ChunkScores:
+        units = self.filter.score_units(query, chunks)
+        best = np.full(len(chunks), -np.inf)
+        for u in units:
+            best[u.chunk] = max(best[u.chunk], float(u.score if u.score is not None else -np.inf))
+        finite = np.isfinite(best)
+        floor = float(best[finite].min()) if finite.any() else 0.0
+        best[~finite] = floor  # an empty chunk, or one cut by max_input_tokens: worth the least
+        return ChunkScores(best, jaccard_matrix([c.text for c in chunks]))
 
 
-def build_utility(spec: str | ChunkScorer) -> ChunkScorer:
-    """A chunk scorer from a name (``embedding``, ``bm25``, ``retrieval``) or an instance.
+_SCORERS = {"embedding": EmbeddingUtility, "bm25": BM25Utility, "retrieval": RetrievalUtility,
+            "gemfilter": GemfilterUtility}
+
+
+def build_utility(spec: str | Mapping[str, Any] | ChunkScorer) -> ChunkScorer:
+    """A chunk scorer from a name (``embedding``, ``bm25``, ``retrieval``, ``gemfilter``), a
+    mapping of a name and its settings (``{"name": "gemfilter", "scorer": "w.json"}``), or an
+    instance.
 
     Raises:
         UnknownNameError: an unknown name.
-        ConfigError: neither a name nor a scorer.
+        ConfigError: neither a name nor a scorer, or bad settings.
     """
+    if isinstance(spec, Mapping):
+        settings = dict(spec)
+        name = settings.pop("name", None)
+        if not isinstance(name, str):
+            raise ConfigError(f"a utility mapping needs a 'name' (one of {', '.join(sorted(_SCORERS))})")
+        if name not in _SCORERS:
+            raise UnknownNameError("utility", name, _SCORERS)
+        try:
+            return _SCORERS[name](**settings)  # type: ignore[no-any-return]
+        except TypeError as exc:
+            raise ConfigError(f"utility {name!r}: {exc}") from None
     if isinstance(spec, str):
         if spec not in _SCORERS:
             raise UnknownNameError("utility", spec, _SCORERS)
