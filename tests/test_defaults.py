@@ -1,4 +1,4 @@
-"""The default pipeline: the planned cascade, or a warned fallback without the causal model."""
+"""The default pipeline: gemfilter, or a warned embedding fallback without the causal model."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ def test_fallback_when_the_causal_model_is_not_pulled(tmp_path: Path, monkeypatc
     assert spec == defaults.FALLBACK
     assert "ctxcomp models pull smollm2-135m" in caplog.text
     pipe = defaults.default_pipeline(budget=Budget(max_tokens=50), cache=False)
-    assert pipe.name == "planned-embedding" and [s.name for s in pipe.stages] == ["embedding"]
+    assert pipe.name == "default-embedding" and [s.name for s in pipe.stages] == ["embedding"]
 
 
 @pytest.mark.model
-def test_the_cascade_when_the_model_is_pulled(caplog: pytest.LogCaptureFixture) -> None:
+def test_gemfilter_when_the_model_is_pulled(caplog: pytest.LogCaptureFixture) -> None:
     from ctxcomp.models.shipped import is_pulled
 
     if not is_pulled(defaults.CAUSAL_MODEL):
@@ -31,6 +31,6 @@ def test_the_cascade_when_the_model_is_pulled(caplog: pytest.LogCaptureFixture) 
     with caplog.at_level(logging.WARNING, logger="ctxcomp.defaults"):
         pipe = defaults.default_pipeline(cache=False)
     assert not caplog.text
-    assert pipe.name == "planned" and pipe.planner.name == defaults.CASCADE["planner"]["name"]
+    assert pipe.name == "default" and [s.name for s in pipe.stages] == ["gemfilter"]
     # the module constant is never mutated by building from it
-    assert defaults.default_spec() == defaults.CASCADE
+    assert defaults.default_spec() == defaults.RECOMMENDED

@@ -7,7 +7,8 @@ For each question and ratio the budget is ``input_tokens / ratio``; every varian
 - ``prior:b``: each sentence's score plus ``b`` x its chunk's score (both z-scored);
 - ``plan:c``: keep the best chunks, in rank order, while their total size stays under
   ``c`` x the budget, then select sentences inside them only;
-- chunk score (``--agg``): the max of the chunk's sentence scores, or ``lse`` (log-sum-exp).
+- chunk score (``--agg``): the max of the chunk's sentence scores, or ``lse`` (log-sum-exp);
+  ``--chunk-scorer embedding`` ranks chunks by MiniLM while sentences keep ``--scorer``'s scores.
 
     python -m benchmarks.planner.offline --scores /tmp/scores_nq.json --half 0
 """
@@ -17,14 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from ctxcomp.assembly import select_units
+from ctxcomp.assembly import Unit, select_units
 from ctxcomp.bench.metrics import contains_answer
 from ctxcomp.inputs import input_tokens
 from ctxcomp.tokens import get_counter
-from ctxcomp.types import Chunk, Unit
+from ctxcomp.types import Chunk
 
 
 def _z(x: np.ndarray) -> np.ndarray:
@@ -45,13 +47,14 @@ def chunk_scores(units: Sequence[list[float]], n: int, agg: str) -> np.ndarray:
     return out
 
 
-def run_variant(row: dict, variant: str, ratio: float, scorer: str, agg: str, counter, sizes: list[int]) -> bool:
+def run_variant(row: dict, variant: str, ratio: float, scorer: str, agg: str, counter, sizes: list[int],
+                chunk_scorer: str | None = None) -> bool:
     chunks = [Chunk(t, id=f"p{i}") for i, t in enumerate(row["chunks"])]
     units = row[scorer]
     n_in = input_tokens(chunks, counter)
     limit = max(1, int(n_in / ratio))
     s = np.asarray([u[3] for u in units])
-    cs = chunk_scores(units, len(chunks), agg)
+    cs = chunk_scores(row[chunk_scorer or scorer], len(chunks), agg)
     kind, _, arg = variant.partition(":")
     if kind == "flat":
         scores = s
@@ -88,12 +91,13 @@ def main() -> None:
     ap.add_argument("--ratios", default="4,10,20")
     ap.add_argument("--scorer", default="gemfilter")
     ap.add_argument("--agg", default="max")
+    ap.add_argument("--chunk-scorer", help="rank chunks by another scorer's sentences (default: --scorer)")
     ap.add_argument("--variants", default="flat,prior:0.25,prior:0.5,prior:1,plan:1.5,plan:2,plan:3,plan:5")
     ap.add_argument("--out")
     args = ap.parse_args()
-    rows = json.load(open(args.scores))
+    rows = json.loads(Path(args.scores).read_text())
     if args.half >= 0 and args.heldout:
-        report = set(json.load(open(args.heldout))["data"]["ids"])
+        report = set(json.loads(Path(args.heldout).read_text())["data"]["ids"])
         rows = [r for r in rows if (r["id"] in report) == bool(args.half)]
     elif args.half >= 0:
         rows = rows[args.half :: 2]
@@ -105,15 +109,16 @@ def main() -> None:
         sizes = counter.count_many(row["chunks"])
         for v in variants:
             for r in ratios:
-                hits[(v, r)] += run_variant(row, v, r, args.scorer, args.agg, counter, sizes)
+                hits[(v, r)] += run_variant(row, v, r, args.scorer, args.agg, counter, sizes,
+                                                args.chunk_scorer)
     table = [{"variant": v, "ratio": r, "answer_recall": round(hits[(v, r)] / len(rows), 3)} for v in variants
              for r in ratios]
-    print(f"n={len(rows)} scorer={args.scorer} agg={args.agg}")
+    print(f"n={len(rows)} scorer={args.scorer} chunks by={args.chunk_scorer or args.scorer} agg={args.agg}")
     for v in variants:
         print(f"{v:>16}", " ".join(f"{hits[(v, r)] / len(rows):.3f}" for r in ratios))
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump({"scores": args.scores, "half": args.half, "heldout": args.heldout, "scorer": args.scorer, "agg": args.agg,
+            json.dump({"scores": args.scores, "half": args.half, "heldout": args.heldout, "scorer": args.scorer, "chunk_scorer": args.chunk_scorer, "agg": args.agg,
                        "n": len(rows), "rows": table}, fh, indent=1)
 
 

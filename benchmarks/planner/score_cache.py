@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 from ctxcomp.bench.data import load_nq
@@ -44,10 +45,11 @@ def main() -> None:
             "gemfilter": [[keep[u.chunk], u.span[0], u.span[1], float(v)] for u, v in zip(units, g, strict=True)],
             "embedding": [[u.chunk, u.span[0], u.span[1], float(u.score)] for u in e_units],
         })
-        if n % 20 == 0:
+        if n % 20 == 0 or n == len(examples) - 1:  # saved as it goes: a partial run is usable
             print(n, round(time.perf_counter() - started, 1), flush=True)
-    with open(args.out, "w") as fh:
-        json.dump(rows, fh)
+            with open(args.out + ".tmp", "w") as fh:
+                json.dump(rows, fh)
+            os.replace(args.out + ".tmp", args.out)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def test_the_stage_reuses_the_planners_forward_pass(monkeypatch, tmp_path) -> No
     from ctxcomp.models.testing import build_tiny_lm
     from ctxcomp.pipeline import Pipeline
 
-    words = "alpha beta gamma delta river mountain city forest music bridge train garden".split()
+    words = ["alpha", "beta", "gamma", "delta", "river", "mountain", "city", "forest", "music", "bridge", "train", "garden"]
     chunks = [Chunk(f"Doc {i}. " + " ".join(
         " ".join(words[(i * 5 + j * 3 + k) % len(words)] for k in range(8)).capitalize() + "." for j in range(4)),
         id=f"d{i}") for i in range(8)]
