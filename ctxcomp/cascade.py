@@ -20,6 +20,7 @@ from ctxcomp.inputs import input_tokens
 from ctxcomp.planners.base import check_plan, stage_quotas
 from ctxcomp.protocols import BatchCompressor, Compressor, Planner
 from ctxcomp.provenance import SpanMap
+from ctxcomp.score_memo import memo_scope
 from ctxcomp.tokens import TokenCounter, get_counter
 from ctxcomp.types import (
     Budget,
@@ -135,7 +136,18 @@ def _finish(job: Job) -> CompressedContext:
 def run_jobs(
     jobs: list[Job], planner: Planner, stages: Sequence[Compressor], targets: Sequence[StageTarget]
 ) -> list[CompressedContext]:
-    """Plan every job that does not fit, run the stages coarse to fine, assemble each."""
+    """Plan every job that does not fit, run the stages coarse to fine, assemble each.
+
+    The run shares one score memo (:func:`~ctxcomp.score_memo.memo_scope`): a
+    stage may reuse the sentence scores its planner's utility computed.
+    """
+    with memo_scope():
+        return _run_jobs(jobs, planner, stages, targets)
+
+
+def _run_jobs(
+    jobs: list[Job], planner: Planner, stages: Sequence[Compressor], targets: Sequence[StageTarget]
+) -> list[CompressedContext]:
     active = [j for j in jobs if not j.fits]
     for job in active:
         _plan(job, planner, targets)

@@ -64,17 +64,14 @@ from ctxcomp.compressors.early_layer_scoring import (
     unit_token_ranges,
     zscore,
 )
-from ctxcomp.compressors.score_memo import ScoreMemo
 from ctxcomp.errors import ConfigError, InputError
 from ctxcomp.inputs import ChunkLike, check_query, coerce_chunks, input_tokens
+from ctxcomp.score_memo import current_memo
 from ctxcomp.text import split_sentences, word_spans
 from ctxcomp.tokens import TokenCounter, get_counter
 from ctxcomp.types import Budget, Chunk, CompressedContext, StageReport
 
 log = logging.getLogger(__name__)
-
-#: Scores of recent requests, shared by the planner utility and the stage (see score_memo).
-MEMO = ScoreMemo()
 
 @dataclass
 class _Request:
@@ -367,12 +364,14 @@ class EarlyLayerFilter(BaseCompressor):
                                         for key, per in scores.items()}))
 
     def _scored(self, req: _Request) -> list[Unit]:
-        """The request's units with their scores (remembered in MEMO for the stage after a
-        planner that used them)."""
+        """The request's units with their scores (remembered in the run's memo for the stage
+        after a planner that used them)."""
         units = self._units(req.chunks)
         scores = self._unit_scores(req, units)
         scored = [Unit(u.chunk, u.span, float(v)) for u, v in zip(units, scores, strict=True)]
-        MEMO.put(self._memo_owner, req.query, req.chunks, scored)
+        memo = current_memo()
+        if memo is not None:
+            memo.put(self._memo_owner, req.query, req.chunks, scored)
         return scored
 
     def _select(self, req: _Request, limit: int, counter: TokenCounter, quotas: Quotas = None) -> Assembly:
@@ -382,18 +381,22 @@ class EarlyLayerFilter(BaseCompressor):
             return select_units(req.source, scored, counter, limit, quotas)
         return select_units(req.chunks, scored, counter, limit, quotas)
 
+    def _memo_get(self, query: str, chunks: Sequence[Chunk]) -> list[Unit] | None:
+        memo = current_memo()
+        return memo.get(self._memo_owner, query, chunks) if memo is not None else None
+
     @cached_property
     def _memo_owner(self) -> str:
         return json.dumps({"model": self.settings.model, **self.config()}, sort_keys=True, default=str)
 
     def score_units(self, query: str, chunks: Sequence[Chunk]) -> list[Unit]:
         """Every sentence (or the configured unit) of ``chunks`` with its score, higher is
-        more relevant to ``query``; chunks cut by ``max_input_tokens`` have none. Reused
-        from a recent request that scored the same chunks for the same query (see
-        :mod:`ctxcomp.compressors.score_memo`)."""
+        more relevant to ``query``; chunks cut by ``max_input_tokens`` have none. Inside a
+        pipeline run, reused from a request that scored the same chunks for the same query
+        (see :mod:`ctxcomp.score_memo`)."""
         query = check_query(query, True)
         items = list(chunks)
-        cached = MEMO.get(self._memo_owner, query, items)
+        cached = self._memo_get(query, items)
         if cached is not None:
             return cached
         self.setup()
@@ -405,7 +408,7 @@ class EarlyLayerFilter(BaseCompressor):
     def _propose(
         self, query: str, chunks: Sequence[Chunk], limit: int, counter: TokenCounter, quotas: Quotas = None
     ) -> Assembly:
-        cached = MEMO.get(self._memo_owner, query, chunks)
+        cached = self._memo_get(query, chunks)
         if cached is not None:  # scored already, in this request's context or a larger one
             return select_units(chunks, cached, counter, limit, quotas)
         req = _Request(query, list(chunks))
@@ -433,7 +436,7 @@ class EarlyLayerFilter(BaseCompressor):
         if any(n > limit or quotas for _, _, n, limit, quotas, _, _ in prepared):
             self.setup()
         # scored already (a planner's gemfilter utility, in this request's context): reused
-        cached = [MEMO.get(self._memo_owner, q, items) if n > limit or quotas else None
+        cached = [self._memo_get(q, items) if n > limit or quotas else None
                   for q, items, n, limit, quotas, _, _ in prepared]
         todo = [_Request(q, items) for (q, items, n, limit, quotas, _, _), hit in zip(prepared, cached, strict=True)
                 if (n > limit or quotas) and hit is None]

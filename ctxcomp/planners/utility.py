@@ -12,7 +12,7 @@ A scorer is anything with ``name`` and ``score(query, chunks) -> ChunkScores``. 
 - ``gemfilter``: the early-layer filter's score of the chunk's best sentence (its learned
   scorer reads the whole request in one forward pass); similarity is word-set Jaccard. A
   ``gemfilter`` stage after the planner reuses these sentence scores instead of running the
-  model again (:mod:`ctxcomp.compressors.score_memo`).
+  model again (:mod:`ctxcomp.score_memo`).
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ctxcomp.assembly import Unit
-from ctxcomp.compressors.score_memo import ScoreMemo
 from ctxcomp.errors import ConfigError, UnknownNameError
 from ctxcomp.planners.utility import build_utility
+from ctxcomp.score_memo import ScoreMemo, current_memo, memo_scope
 from ctxcomp.types import Budget, Chunk
 
 
@@ -33,6 +33,16 @@ def test_memo_records_a_repeated_text_once() -> None:
     assert memo.get("o", "q", same[:1]) == [Unit(0, (0, 4), 1.0)]
 
 
+def test_the_memo_lives_only_inside_a_scope() -> None:
+    assert current_memo() is None
+    with memo_scope() as outer:
+        assert current_memo() is outer
+        with memo_scope() as inner:  # a nested pipeline shares its parent's memo
+            assert inner is outer
+        assert current_memo() is outer
+    assert current_memo() is None
+
+
 def test_utility_mappings_are_checked() -> None:
     with pytest.raises(UnknownNameError, match="gemfilter"):
         build_utility({"name": "nope"})
@@ -45,7 +55,7 @@ def test_utility_mappings_are_checked() -> None:
 @pytest.mark.model
 def test_the_stage_reuses_the_planners_forward_pass(monkeypatch, tmp_path) -> None:
     pytest.importorskip("torch")
-    from ctxcomp.compressors.early_layer import MEMO, EarlyLayerFilter
+    from ctxcomp.compressors.early_layer import EarlyLayerFilter
     from ctxcomp.models.testing import build_tiny_lm
     from ctxcomp.pipeline import Pipeline
 
@@ -55,7 +65,6 @@ def test_the_stage_reuses_the_planners_forward_pass(monkeypatch, tmp_path) -> No
         id=f"d{i}") for i in range(8)]
     model = str(build_tiny_lm(tmp_path, [c.text for c in chunks]))
     settings = {"model": model, "layer": [1, 2], "device": "cpu", "dtype": "fp32"}
-    MEMO.clear()
     calls = []
     real_run = EarlyLayerFilter._run
     monkeypatch.setattr(EarlyLayerFilter, "_run", lambda self, prompts: calls.append(len(prompts)) or real_run(self, prompts))
@@ -66,8 +75,10 @@ def test_the_stage_reuses_the_planners_forward_pass(monkeypatch, tmp_path) -> No
     kept = [p for p in ctx.plan.chunks if p.keep]
     assert 0 < len(kept) < len(chunks)
     assert ctx.stages[-1].tokens_out < ctx.stages[-1].tokens_in
-    # the same as the stage scoring the kept chunks in the planner's context, by hand
+    # outside a pipeline run nothing is remembered: a second call computes again
     alone = EarlyLayerFilter(**settings)
-    units = alone.score_units("river mountain", chunks)  # memo hit: no new pass
-    assert len(calls) == 1
+    units = alone.score_units("river mountain", chunks)
+    assert len(calls) == 2
     assert {u.chunk for u in units} == set(range(len(chunks)))
+    pipe.compress("river mountain", chunks)  # a new run: the planner scores again, once
+    assert len(calls) == 3

@@ -1,14 +1,17 @@
-"""Sentence scores of recent requests, kept so that one forward pass serves twice.
+"""Sentence scores shared inside one pipeline run, so that one forward pass serves twice.
 
 A planner whose utility is a model stage's own scores (``knapsack`` with
 ``utility="gemfilter"``) scores every sentence of the request; the stage after it then
 gets the chunks the planner kept. Scoring them again would double the model's cost and
 score each sentence against a smaller context than the planner saw. The stage looks its
-chunks up here first: when every one of them was scored in a recent request with the same
-query by a scorer with the same configuration, those scores are reused.
+chunks up in the run's memo first: when every one of them was scored for the same query
+by a scorer with the same configuration, those scores are reused.
 
-Entries hold spans and scores only (no text; chunks are matched by a digest of their text),
-at most ``size`` requests, least recently used first out.
+The memo lives only as long as one pipeline call (:func:`memo_scope`, entered by
+:func:`ctxcomp.cascade.run_jobs`): outside a pipeline nothing is remembered, so a
+compressor called twice computes twice (and benchmarks time real work). Entries hold spans
+and scores only (no text; chunks are matched by a digest of their text), at most ``size``
+requests, least recently used first out.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from ctxcomp.assembly import Unit
 from ctxcomp.types import Chunk
@@ -69,3 +74,27 @@ class ScoreMemo:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+_current: ContextVar[ScoreMemo | None] = ContextVar("ctxcomp_score_memo", default=None)
+
+
+@contextmanager
+def memo_scope(size: int = 256) -> Iterator[ScoreMemo]:
+    """A memo for the calls inside the ``with`` block (the enclosing one, if a scope is
+    already open: a nested pipeline shares its parent's)."""
+    memo = _current.get()
+    if memo is not None:
+        yield memo
+        return
+    memo = ScoreMemo(size)
+    token = _current.set(memo)
+    try:
+        yield memo
+    finally:
+        _current.reset(token)
+
+
+def current_memo() -> ScoreMemo | None:
+    """The open scope's memo, or None outside a pipeline run."""
+    return _current.get()
