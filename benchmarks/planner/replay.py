@@ -51,6 +51,7 @@ def main() -> None:
     ap.add_argument("--ratios", default="4,10,20")
     ap.add_argument("--methods", help="a ';'-separated subset of the pipelines")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--plot", help="PNG: answer recall against tokens kept, one line per pipeline")
     args = ap.parse_args()
     rows = json.loads(Path(args.scores).read_text())
     if args.heldout:
@@ -75,8 +76,13 @@ def main() -> None:
                     hits[(name, r)] += contains_answer(ctx.text, row["answers"])
                     tokens[(name, r)] += ctx.tokens_out
     n = len(rows)
-    table = [{"method": m, "ratio": r, "answer_recall": round(hits[(m, r)] / n, 3),
+    table = [{"method": m, "ratio": r, "ratio_target": r, "answer_recall": round(hits[(m, r)] / n, 3),
               "tokens_out_mean": round(tokens[(m, r)] / n, 1)} for m in pipes for r in ratios]
+    if args.plot:
+        from ctxcomp.bench.report import plot
+
+        plot(table, args.plot, f"{Path(args.scores).stem}: planned pipelines on cached gemfilter scores (n={n})",
+             x="tokens_out_mean")
     print(f"n={n} ({time.perf_counter() - started:.0f} s)")
     for m in pipes:
         print(f"{m:>46}", " ".join(f"{hits[(m, r)] / n:.3f}" for r in ratios))
