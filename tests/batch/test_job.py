@@ -10,9 +10,9 @@ import pytest
 
 from ctxcomp import Budget, Pipeline
 from ctxcomp.batch import compress_dataset, compress_file
+from ctxcomp.batch.engines import EngineSettings
 from ctxcomp.batch.io import ErrorSink, open_sink, read_records
 from ctxcomp.batch.job import make_recipe, run_job
-from ctxcomp.batch.engines import EngineSettings
 from ctxcomp.errors import InputError, UnknownNameError
 from ctxcomp.tokens import count_tokens
 
