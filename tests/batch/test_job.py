@@ -55,7 +55,7 @@ def test_bad_records_go_to_the_error_file_and_the_job_continues(
     assert [e["line"] for e in errors] == [4, 5, 6, 7, 8, 9, 13]
     reasons = [e["reason"] for e in errors]
     assert "no 'chunks'" in reasons[0] and "non-empty list" in reasons[1] and "JSON object" in reasons[2]
-    assert "'text'" in reasons[3] and "max_tokens" in reasons[4] and "InfeasibleBudgetError" in reasons[5]
+    assert "'txt'" in reasons[3] and "max_tokens" in reasons[4] and "InfeasibleBudgetError" in reasons[5]
     assert "malformed JSON" in reasons[6]
     assert [r["line"] for r in read_jsonl(tmp_path / "out.jsonl")] == [1, 2, 3, 10, 11, 12]
     assert (summary.records, summary.compressed, summary.errors) == (13, 6, 7)
