@@ -133,34 +133,41 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "batch.json")
     args = parser.parse_args()
     load_before = os.getloadavg()
+    rows: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    resume: dict[str, Any] | None = None
+
+    def save() -> None:  # after every configuration: a run cut short keeps what it measured
+        digests = {r["full"]["output_sha256"] for r in rows}
+        result = {
+            "command": "python " + " ".join([str(Path(sys.argv[0]).relative_to(REPO)
+                                                 if Path(sys.argv[0]).is_absolute() else sys.argv[0]), *sys.argv[1:]]),
+            "machine": f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), shared with "
+                       "other jobs: load average before/after below; no GPU",
+            "load_average_before": load_before, "load_average_after": os.getloadavg(),
+            "stage": args.stage, "ratio": args.ratio, "batch_size": args.batch_size, "requests": args.limit,
+            "outputs_identical_across_engines": len(digests) == 1 and (resume is None or
+                                                                       resume["output_sha256"] in digests),
+            "runs": rows, "failed": failed, "resume": resume,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         big, small = tmp / "requests.jsonl", tmp / "small.jsonl"
         write_requests(args.data, args.limit, big)
         write_requests(args.data, args.small, small)
-        rows: list[dict[str, Any]] = []
-        failed: list[dict[str, Any]] = []
         for config in args.configs.split(","):
             engine, _, workers = config.partition(":")
             try:
                 rows.append(measure(tmp, engine, int(workers or 1), args, big, small))
             except RuntimeError as exc:  # e.g. Ray's raylet timing out on an overloaded machine
                 failed.append({"engine": engine, "workers": int(workers or 1), "error": str(exc)[-1500:]})
-        resume = resume_check(tmp, args, big) if args.resume_check else None
-    digests = {r["full"]["output_sha256"] for r in rows}
-    result = {
-        "command": "python " + " ".join([str(Path(sys.argv[0]).relative_to(REPO)
-                                             if Path(sys.argv[0]).is_absolute() else sys.argv[0]), *sys.argv[1:]]),
-        "machine": f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), shared with other "
-                   "jobs: load average before/after below; no GPU",
-        "load_average_before": load_before, "load_average_after": os.getloadavg(),
-        "stage": args.stage, "ratio": args.ratio, "batch_size": args.batch_size, "requests": args.limit,
-        "outputs_identical_across_engines": len(digests) == 1 and (resume is None or
-                                                                   resume["output_sha256"] in digests),
-        "runs": rows, "failed": failed, "resume": resume,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            save()
+        if args.resume_check:
+            resume = resume_check(tmp, args, big)
+            save()
     print(json.dumps({r["engine"] + f"x{r['workers']}": round(r["requests_per_s_end_to_end"], 3) for r in rows}))
 
 
