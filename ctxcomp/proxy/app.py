@@ -5,7 +5,9 @@ Routes:
 * ``POST /v1/chat/completions``: compressed (see :mod:`ctxcomp.proxy.rewrite`), then sent
   to ``{upstream}/chat/completions``; the answer (JSON, or an SSE stream relayed chunk by
   chunk) comes back with its status and headers, plus ``x-ctxcomp-*`` headers.
-* any other ``/v1/...`` path: forwarded untouched (models, embeddings, responses ...).
+* ``POST /v1/responses``: the same for the Responses API (``input`` items; see
+  :mod:`ctxcomp.proxy.responses`).
+* any other ``/v1/...`` path: forwarded untouched (models, embeddings ...).
 * ``GET /healthz`` (the process is up), ``GET /readyz`` (the pipeline is loaded),
   ``GET /metrics`` (Prometheus: the ledger's compression metrics and the proxy's counters).
 
@@ -22,7 +24,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ctxcomp._deps import require
 from ctxcomp.proxy.config import ProxyConfig
@@ -92,28 +94,37 @@ def _too_large(state: ProxyState) -> JSONResponse:
 
 
 async def chat_completions(request: Request) -> Response:
+    return await _compressing(request, "chat", "/chat/completions")
+
+
+async def responses(request: Request) -> Response:
+    return await _compressing(request, "responses", "/responses")
+
+
+async def _compressing(request: Request, api: Literal["chat", "responses"], path: str) -> Response:
+    """Parse, compress, forward: the two routes that compress."""
     state = _state(request)
     try:
         raw = await read_body(request, state.config.max_body_bytes)
     except BodyTooLarge:
-        return _count(state, "chat", _too_large(state))
+        return _count(state, api, _too_large(state))
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        return _count(state, "chat", error(400, f"the request body is not valid JSON: {exc}", code="invalid_json"))
+        return _count(state, api, error(400, f"the request body is not valid JSON: {exc}", code="invalid_json"))
     if not isinstance(body, dict):
-        return _count(state, "chat", error(400, "the request body must be a JSON object", code="invalid_json"))
+        return _count(state, api, error(400, "the request body must be a JSON object", code="invalid_json"))
     try:
-        outcome = await state.engine.prepare(body, request.headers)
+        outcome = await state.engine.prepare(body, request.headers, api)
     except RequestError as exc:
-        return _count(state, "chat", error(400, str(exc), param=exc.param))
+        return _count(state, api, error(400, str(exc), param=exc.param))
     except CompressionFailed as exc:
         state.counters.compression.labels("failed-closed").inc()
-        return _count(state, "chat", error(500, str(exc), "server_error", code="compression_failed"))
+        return _count(state, api, error(500, str(exc), "server_error", code="compression_failed"))
     state.counters.compression.labels(outcome.status).inc()
     content = raw if outcome.body is None else json.dumps(outcome.body, ensure_ascii=False).encode()
-    response = await forward(request, state, "/chat/completions", content, outcome)
-    return _count(state, "chat", response)
+    response = await forward(request, state, path, content, outcome)
+    return _count(state, api, response)
 
 
 async def passthrough(request: Request) -> Response:
@@ -268,6 +279,7 @@ def create_app(config: ProxyConfig, *, pipeline: Any = None, ledger: Ledger | No
 
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/responses", responses, methods=["POST"]),
         Route("/v1/{path:path}", passthrough, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

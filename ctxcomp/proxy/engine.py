@@ -25,6 +25,7 @@ from ctxcomp.proxy.config import (
     key_digest,
     parse_budget_value,
 )
+from ctxcomp.proxy.responses import chat_view
 from ctxcomp.proxy.rewrite import Extraction, RequestError, extract
 from ctxcomp.types import DEFAULT_MODEL, Budget, CompressedContext
 
@@ -145,8 +146,9 @@ class Engine:
         b = self.config.budget
         return Budget(max_tokens=b.max_tokens, ratio=b.ratio, model=model)
 
-    async def prepare(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> Outcome:
-        """What to forward for a chat-completions request.
+    async def prepare(self, body: Mapping[str, Any], headers: Mapping[str, str],
+                      api: Literal["chat", "responses"] = "chat") -> Outcome:
+        """What to forward for a ``/chat/completions`` (or ``/responses``) request.
 
         Raises:
             RequestError: a malformed request (missing ``messages``, bad extension, bad budget).
@@ -157,7 +159,12 @@ class Engine:
         extension = body.get("ctxcomp") if isinstance(body.get("ctxcomp"), Mapping) else None
         switches = self.switches(extension, headers)
         budget = self.budget(extension, headers, str(model))
-        found = extract(body, switches, min_chars=self.config.min_chars)
+        if api == "responses":
+            view, back = chat_view(body)
+            found = extract(view, switches, min_chars=self.config.min_chars)
+            found.finish = back
+        else:
+            found = extract(body, switches, min_chars=self.config.min_chars)
         changed = found.extension is not None or "ctxcomp" in body
         if not found.pieces:
             status: Status = "unchanged" if switches.any() else "off"

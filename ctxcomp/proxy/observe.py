@@ -52,6 +52,8 @@ def usage_of_json(content: bytes) -> tuple[str | None, tuple[int, int, int] | No
         return None, None
     if not isinstance(data, dict):
         return None, None
+    if isinstance(data.get("response"), dict):  # a Responses stream event (response.completed)
+        data = data["response"]
     model = data.get("model") if isinstance(data.get("model"), str) else None
     return model, parse_provider_usage(data.get("usage")) if isinstance(data.get("usage"), dict) else None
 

@@ -97,6 +97,7 @@ class Extraction:
     notes: list[str] = field(default_factory=list)
     extension: Mapping[str, Any] | None = None
     edits: list[Edit] = field(default_factory=list)
+    finish: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # maps a view back (/responses)
 
     def apply(self, kept: Replacements) -> dict[str, Any]:
         """The body to forward: each piece's text replaced by ``kept[id]`` (None: dropped;
@@ -108,7 +109,7 @@ class Extraction:
             body["messages"] = [dict(m) if isinstance(m, Mapping) else m for m in messages]
         for edit in self.edits:
             edit(body, kept)
-        return body
+        return self.finish(body) if self.finish is not None else body
 
 
 def extract(body: Mapping[str, Any], switches: Switches, *, min_chars: int) -> Extraction:

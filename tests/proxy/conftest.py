@@ -14,7 +14,7 @@ pytest.importorskip("httpx")
 from ctxcomp.pipeline import Pipeline
 from ctxcomp.proxy.app import create_app
 from ctxcomp.proxy.config import ProxyConfig
-from tests.proxy.upstream_server import FakeUpstream, ServerThread
+from ctxcomp.proxy.testing import FakeUpstream, ServerThread
 
 
 @pytest.fixture(scope="module")

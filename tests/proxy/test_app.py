@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from ctxcomp.pipeline import Pipeline
+from ctxcomp.proxy.testing import FakeUpstream, free_port
 from ctxcomp.types import Budget, Chunk, CompressedContext
-from tests.proxy.upstream_server import FakeUpstream, free_port
 
 LONG = "The river rises in the northern hills and flows south for many miles. " * 12
 DOCS = "".join(f'<document id="d{i}">\n{LONG}\n</document>\n' for i in range(3))
@@ -256,3 +256,32 @@ def test_other_paths_pass_through_and_health(fake: FakeUpstream, start_proxy) ->
             break
         threading.Event().wait(0.05)
     assert ready.status_code == 200
+
+
+def test_responses_api(fake: FakeUpstream, start_proxy) -> None:
+    app, url = start_proxy()
+    image = {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}
+    items = [
+        {"role": "user", "content": [image, {"type": "input_text", "text": f"{DOCS}\n{QUESTION}"}]},
+        {"type": "function_call", "call_id": "c1", "name": "search", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": json.dumps({"hits": [LONG, LONG]})},
+    ]
+    body = {"model": "gpt-4o-mini", "instructions": f"Be brief. {DOCS}", "input": items, "store": False}
+    r = httpx.post(url + "/responses", json=body, headers={"x-ctxcomp-budget": "150"}, timeout=30)
+    assert r.status_code == 200 and r.headers["x-ctxcomp-status"] == "compressed", r.text
+    got = fake.received[-1].json
+    assert got["instructions"] == body["instructions"] and got["store"] is False
+    user, call, output = got["input"]
+    assert user["content"][0] == image and user["content"][1]["type"] == "input_text"
+    assert user["content"][1]["text"].endswith(QUESTION) and len(user["content"][1]["text"]) < len(DOCS)
+    assert call == items[1] and output["call_id"] == "c1" and output["type"] == "function_call_output"
+    assert len(json.loads(output["output"])["hits"]) == 2
+    assert app.state.proxy.ledger.usage()[0].output_tokens == 3
+    r = httpx.post(url + "/responses", json={"model": "m", "input": QUESTION,
+                                             "ctxcomp": {"documents": [LONG], "budget": 30}}, timeout=30)
+    assert r.status_code == 200
+    sent = fake.received[-1].json
+    assert "ctxcomp" not in sent and isinstance(sent["input"], str) and sent["input"].endswith(QUESTION)
+    assert sent["input"].startswith("<documents>") and len(sent["input"]) < len(LONG)
+    r = httpx.post(url + "/responses", json={"model": "m"}, timeout=30)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "input"

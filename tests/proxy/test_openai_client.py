@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ctxcomp.proxy.testing import FakeUpstream
 from tests.proxy.test_app import QUESTION, rag_messages
-from tests.proxy.upstream_server import FakeUpstream
 
 openai = pytest.importorskip("openai")
 
@@ -60,3 +60,10 @@ def test_errors_through_the_proxy(fake: FakeUpstream, start_proxy) -> None:
                                             extra_body={"ctxcomp": {"budget": "lots"}})
     assert "budget" in str(bad.value)
     assert len(fake.received) == 1  # the bad request never reached the upstream
+
+
+def test_responses_through_the_proxy(fake: FakeUpstream, start_proxy) -> None:
+    _, url = start_proxy()
+    response = client(url).responses.create(model="gpt-4o-mini", input=QUESTION, instructions="Be brief.")
+    assert response.output_text == "echo: " + QUESTION
+    assert fake.received[-1].json["input"] == QUESTION

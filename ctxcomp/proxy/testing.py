@@ -1,9 +1,11 @@
-"""A real OpenAI-shaped HTTP server for the proxy tests (and benchmarks/proxy): Starlette
-under uvicorn in a thread, on a free loopback port. It records every request it gets.
+"""A real OpenAI-shaped HTTP server to test and measure the proxy against (extra ``server``):
+Starlette under uvicorn in a thread, on a free loopback port. It records every request
+it gets. ``python -m ctxcomp.proxy.testing --port P`` runs it in a process of its own.
 
 Behaviour by the request's ``model``: ``error-429`` answers 429 in the OpenAI error shape
 with a ``retry-after`` header; anything else answers a chat completion (an SSE stream when
-``stream`` is true) whose text echoes the latest user message, with ``usage``. A request
+``stream`` is true) whose text is ``"echo: "`` and the latest user message, with ``usage``;
+``/v1/responses`` answers a Responses object the same way (not streamed). A request
 with ``tools`` gets a tool call. A stream waits for ``gate`` (a threading.Event, when set
 on the server) after its first chunk, so a test can see that chunks arrive one by one.
 """
@@ -18,11 +20,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from ctxcomp._deps import require
+
+uvicorn = require("uvicorn", "server", "the test upstream")
+require("starlette", "server", "the test upstream")
+from starlette.applications import Starlette  # noqa: E402
+from starlette.requests import Request  # noqa: E402
+from starlette.responses import JSONResponse, Response, StreamingResponse  # noqa: E402
+from starlette.routing import Route  # noqa: E402
 
 
 @dataclass
@@ -44,6 +49,7 @@ class FakeUpstream:
     def app(self) -> Starlette:
         return Starlette(routes=[
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            Route("/v1/responses", self.responses, methods=["POST"]),
             Route("/v1/models", self.models, methods=["GET"]),
         ])
 
@@ -51,6 +57,20 @@ class FakeUpstream:
         self.received.append(Received(request.url.path, dict(request.headers), b""))
         return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model", "created": 0,
                                                          "owned_by": "test"}]})
+
+    async def responses(self, request: Request) -> Response:
+        raw = await request.body()
+        self.received.append(Received(request.url.path, dict(request.headers), raw))
+        body = json.loads(raw)
+        items = body["input"] if isinstance(body["input"], list) else [{"role": "user", "content": body["input"]}]
+        last = next((i for i in reversed(items) if i.get("role") == "user"), {"content": ""})
+        text = last["content"] if isinstance(last["content"], str) else json.dumps(last["content"])
+        usage = {"input_tokens": len(raw) // 4, "output_tokens": 3, "total_tokens": len(raw) // 4 + 3}
+        message = {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+                   "content": [{"type": "output_text", "text": "echo: " + text, "annotations": []}]}
+        return JSONResponse({"id": "resp_1", "object": "response", "created_at": int(time.time()),
+                             "status": "completed", "model": body.get("model", ""), "output": [message],
+                             "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "usage": usage})
 
     async def chat(self, request: Request) -> Response:
         raw = await request.body()
@@ -66,7 +86,7 @@ class FakeUpstream:
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 3, "total_tokens": prompt_tokens + 3}
         if body.get("stream"):
             return StreamingResponse(self._stream(model, body, usage), media_type="text/event-stream")
-        message: dict[str, Any] = {"role": "assistant", "content": "echo: " + text[-80:]}
+        message: dict[str, Any] = {"role": "assistant", "content": "echo: " + text}
         finish = "stop"
         if body.get("tools"):
             name = body["tools"][0]["function"]["name"]
@@ -96,10 +116,10 @@ class FakeUpstream:
 class ServerThread:
     """An ASGI app served by uvicorn in a daemon thread on a free loopback port."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, port: int = 0) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.port = self.sock.getsockname()[1]
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
@@ -128,3 +148,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def main() -> None:
+    """Serve the fake upstream on ``--port`` until killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="an OpenAI-shaped test upstream on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    with ServerThread(FakeUpstream().app(), args.port) as server:
+        print(server.port, flush=True)
+        server.thread.join()
+
+
+if __name__ == "__main__":
+    main()
