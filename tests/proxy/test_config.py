@@ -70,3 +70,13 @@ def test_importing_the_proxy_package_is_light() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_workers_build_the_app_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("starlette")
+    from ctxcomp.proxy.app import app_from_env
+
+    config = ProxyConfig(upstream="http://127.0.0.1:9/v1", pipeline={"stages": ["truncate"]}, min_chars=7)
+    monkeypatch.setenv("CTXCOMP_PROXY_CONFIG", config.to_json())
+    state = app_from_env().state.proxy
+    assert state.config == config and state.engine.pipeline.stages[0].name == "truncate"
