@@ -108,7 +108,10 @@ def main() -> None:
     up_port, proxy_port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{up_port}"
     proxy = f"http://127.0.0.1:{proxy_port}"
-    config = {"pipeline": {"stages": ["embedding"]}, "budget": {"ratio": args.ratio}, "min_chars": 200}
+    # A long compress_timeout: on a loaded machine a miss can pass the default 30 s, and this
+    # measures the compression, not the fail-open path.
+    config = {"pipeline": {"stages": ["embedding"]}, "budget": {"ratio": args.ratio}, "min_chars": 200,
+              "compress_timeout": 600}
     procs = []
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "proxy.json"
@@ -166,6 +169,8 @@ def run(records: list[dict[str, Any]], upstream: str, proxy: str, rounds: int) -
             sent = first.json()["choices"][0]["message"]["content"].removeprefix("echo: ")
             answers = [a.lower() for a in record["answers"]]
             answer_sent = any(a in sent.lower() for a in answers)
+            if first.headers["x-ctxcomp-status"] != "compressed":
+                raise RuntimeError(f"not compressed: {dict(first.headers)}")
             rows.append({
                 "question": record["question"],
                 "status": first.headers["x-ctxcomp-status"],
