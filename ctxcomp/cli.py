@@ -22,7 +22,8 @@ from ctxcomp.redact import redact
 from ctxcomp.types import DEFAULT_MODEL, Budget
 
 #: Modules that add a subcommand: each defines ``register(subparsers)``.
-PLUGIN_COMMANDS = ("ctxcomp.bench.cli", "ctxcomp.models.cli", "ctxcomp.reporting.cli", "ctxcomp.batch.cli")
+PLUGIN_COMMANDS = ("ctxcomp.bench.cli", "ctxcomp.models.cli", "ctxcomp.reporting.cli", "ctxcomp.batch.cli",
+                   "ctxcomp.proxy.cli")
 DEMO_BUDGET = 300
 
 
