@@ -214,7 +214,7 @@ class SummarizeCompressor(BaseCompressor):
         llm_in = llm_out = 0
         llm_cost: float | None = 0.0
         failures: dict[str, int] = {}
-        made: list[tuple[_Piece, str]] = []
+        made: list[tuple[_Piece, str, str]] = []  # piece, label, summary
         for piece, result in zip(todo, results, strict=True):
             chunk = chunks[piece.index]
             reason = None
@@ -232,15 +232,16 @@ class SummarizeCompressor(BaseCompressor):
                 elif fitted is None:
                     reason = "too long"
                 else:
-                    made.append((piece, label + fitted))
+                    made.append((piece, label, fitted))
                 if reason:
                     log.warning("summarize: chunk %r: the LLM's answer was %s; extracting instead", chunk.id, reason)
             if reason:
                 failures[reason] = failures.get(reason, 0) + 1
                 piece.kept = self._extract(query, chunks, piece, counter)
-        faithful = self._faithfulness([(text, chunks[p.index].text) for p, text in made])
-        for (piece, text), score in zip(made, faithful, strict=True):
+        faithful = self._faithfulness([(text, chunks[p.index].text) for p, _, text in made])
+        for (piece, label, summary), score in zip(made, faithful, strict=True):
             chunk = chunks[piece.index]
+            text = label + summary
             piece.kept = CompressedChunk(
                 text=text, source_id=chunk.id, spans=(), tokens_in=counter.count(chunk.text),
                 tokens_out=counter.count(text), score=piece.score, metadata=chunk.metadata,

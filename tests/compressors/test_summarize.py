@@ -96,18 +96,19 @@ def test_a_chunk_that_fits_is_copied(embedding_compressor):
     assert all(k.generated is None for k in ctx.chunks)  # each fits its share whole
 
 
+SUMMARY = "Gustave Eiffel's company designed the tower. It stands in Paris. Artists criticised it at first."
+
+
 def test_pipeline_carries_generated_text(embedding_compressor):
-    comp = make(lambda p: "Gustave Eiffel's company designed it. It is in Paris. Artists criticised it.",
+    comp = make(lambda p: SUMMARY if "Eiffel Tower" in p else "Bananas are berries. They grow on plants.",
                 embedding_compressor, summary_tokens=40, label="")
-    pipe = Pipeline([comp, {"name": "embedding", "ratio": 1.5}], cache=False)
+    pipe = Pipeline([comp, {"name": "embedding", "max_tokens": 14}], cache=False)
     ctx = pipe.compress(QUERY, CHUNKS, Budget(max_tokens=60))
-    assert ctx.tokens_out <= 60
+    assert ctx.tokens_out <= 14
     eiffel = next(k for k in ctx.chunks if k.source_id == "eiffel")
-    # the second stage extracted sentences of the summary, not of the source
+    # the second stage extracted a sentence of the summary: still generated text, no spans
     assert eiffel.kind == "generated" and eiffel.spans == ()
-    assert eiffel.text in "Gustave Eiffel's company designed it. It is in Paris. Artists criticised it." or \
-        all(s in "Gustave Eiffel's company designed it. It is in Paris. Artists criticised it."
-            for s in eiffel.text.split(" It"))
+    assert eiffel.text in SUMMARY and len(eiffel.text) < len(SUMMARY)
     assert eiffel.generated.source_spans == ((0, len(CHUNKS[0].text)),)
     assert [s.name for s in ctx.stages][-2:] == ["summarize", "embedding"]
     assert ctx.stages[-2].llm_tokens_in > 0
