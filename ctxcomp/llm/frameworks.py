@@ -107,8 +107,9 @@ class LlamaIndexLLM(BaseLLM):
         text = response.message.content
         if not isinstance(text, str):
             raise LLMError("the LlamaIndex LLM returned no text")
-        raw = response.raw if isinstance(getattr(response, "raw", None), dict) else {}
-        usage = raw.get("usage") if isinstance(raw.get("usage"), dict) else {}
+        raw = getattr(response, "raw", None)
+        found = raw.get("usage") if isinstance(raw, dict) else None
+        usage: dict[str, Any] = found if isinstance(found, dict) else {}
         t_in = usage.get("prompt_tokens", usage.get("input_tokens"))
         t_out = usage.get("completion_tokens", usage.get("output_tokens"))
         return Completion(text, t_in if isinstance(t_in, int) else None, t_out if isinstance(t_out, int) else None)
