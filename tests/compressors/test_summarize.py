@@ -167,3 +167,24 @@ def test_bad_input(embedding_compressor):
     assert ctx.tokens_out <= 30 and ctx.chunks
     tiny = comp.compress(QUERY, CHUNKS, Budget(max_tokens=3))  # smaller than any summary
     assert tiny.tokens_out <= 3 and all(c.generated is None for c in tiny.chunks)
+
+
+@pytest.mark.redis
+def test_generated_chunks_round_trip_through_redis(embedding_compressor):
+    import os
+    import uuid
+
+    redis = pytest.importorskip("redis")
+    url = os.environ.get("CTXCOMP_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_timeout=1).ping()
+    except Exception:
+        pytest.skip(f"no Redis at {url}")
+    comp = make(first_sentence, embedding_compressor, summary_tokens=20)
+    pipe = Pipeline([comp], Budget(max_tokens=50), cache=url, tenant=f"t{uuid.uuid4().hex[:8]}")
+    first = pipe.compress(QUERY, CHUNKS)
+    second = pipe.compress(QUERY, CHUNKS)
+    assert all(s.cache_hit for s in second.stages)
+    assert second.chunks == first.chunks and second.text == first.text
+    assert [c.generated for c in second.chunks] == [c.generated for c in first.chunks]
+    assert any(c.generated is not None for c in second.chunks)
