@@ -40,11 +40,16 @@ class Unit:
 
 @dataclass(frozen=True)
 class Assembly:
-    """Kept chunks, the assembled text and its exact token count."""
+    """Kept chunks, the assembled text and its exact token count; a stage that called a
+    generative model adds what the calls cost and a note (both go to its StageReport)."""
 
     chunks: tuple[CompressedChunk, ...]
     text: str
     tokens: int
+    llm_tokens_in: int = 0
+    llm_tokens_out: int = 0
+    llm_cost: float | None = 0.0
+    note: str | None = None
 
 
 def merge_spans(spans: Sequence[Span]) -> list[Span]:

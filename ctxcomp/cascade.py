@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ctxcomp.assembly import Unit, assemble, make_context, select_units, whole_units
+from ctxcomp.assembly import Assembly, Unit, assemble, make_context, select_units, whole_units
 from ctxcomp.inputs import input_tokens
 from ctxcomp.planners.base import check_plan, stage_quotas
 from ctxcomp.protocols import BatchCompressor, Compressor, Planner
@@ -26,6 +26,7 @@ from ctxcomp.types import (
     Budget,
     Chunk,
     CompressedContext,
+    Generated,
     Plan,
     StageReport,
     StageTarget,
@@ -47,6 +48,9 @@ class Job:
     maps: dict[str, SpanMap]
     plan: Plan | None = None
     reports: list[StageReport] = field(default_factory=list)
+    #: Chunks whose text a stage generated: id -> (the generated text, how it was made).
+    #: ``maps`` of such a chunk point into the generated text, not into the source.
+    bases: dict[str, tuple[str, Generated]] = field(default_factory=dict)
 
     @classmethod
     def start(cls, query: str, chunks: list[Chunk], budget: Budget) -> Job:
@@ -101,29 +105,69 @@ def run_stage(
 
 
 def _carry(job: Job, out: CompressedContext) -> None:
-    """The next stage's input (kept text re-derived from the source) and span maps."""
+    """The next stage's input and span maps.
+
+    Extracted text is re-derived from its base (the source, or the text an earlier stage
+    generated for that chunk) through the composed spans. Generated text becomes the
+    chunk's new base: later stages read it and their spans point into it, and its
+    ``source_spans`` are composed back to the source."""
     by_id = {c.id: c for c in job.chunks}
     nxt: list[Chunk] = []
     maps: dict[str, SpanMap] = {}
+    bases: dict[str, tuple[str, Generated]] = {}
     for kept in out.chunks:
         source = by_id[kept.source_id]
+        earlier = job.bases.get(kept.source_id)
+        if kept.generated is not None:
+            made = kept.generated
+            if earlier is None:  # what the model read, as spans of the source
+                made = dataclasses.replace(made, source_spans=job.maps[kept.source_id].to_source(made.source_spans))
+            else:  # generated from generated text: it still summarizes what the first one read
+                made = dataclasses.replace(made, source_spans=earlier[1].source_spans)
+            bases[kept.source_id] = (kept.text, made)
+            maps[kept.source_id] = SpanMap.identity(len(kept.text))
+            nxt.append(Chunk(kept.text, id=source.id, metadata=source.metadata, score=kept.score))
+            continue
+        base_text = earlier[0] if earlier is not None else source.text
+        if earlier is not None:
+            bases[kept.source_id] = earlier
         spans = job.maps[kept.source_id].to_source(kept.spans)
         maps[kept.source_id] = SpanMap(spans)
-        nxt.append(Chunk(join_spans(source.text, spans), id=source.id, metadata=source.metadata, score=kept.score))
-    job.current, job.maps = nxt, maps
+        nxt.append(Chunk(join_spans(base_text, spans), id=source.id, metadata=source.metadata, score=kept.score))
+    job.current, job.maps, job.bases = nxt, maps, bases
+
+
+def _mark_generated(job: Job, assembly: Assembly) -> Assembly:
+    """Kept chunks of generated bases marked generated: no source spans, the model, the
+    source spans it read; tokens_in counted on the source."""
+    by_id = {c.id: c for c in job.chunks}
+    kept = []
+    for c in assembly.chunks:
+        base = job.bases.get(c.source_id)
+        if base is not None:
+            c = dataclasses.replace(c, spans=(), generated=base[1],
+                                    tokens_in=job.counter.count(by_id[c.source_id].text))
+        kept.append(c)
+    return dataclasses.replace(assembly, chunks=tuple(kept))
 
 
 def _finish(job: Job) -> CompressedContext:
     chunks = job.chunks
     if job.fits:
         units = whole_units(chunks)
+        bases = chunks
     else:
         index = {c.id: i for i, c in enumerate(chunks)}
         units = [Unit(index[c.id], span, c.score if c.score is not None else 0.0)
                  for c in job.current for span in job.maps[c.id].spans]
-    assembly = assemble(chunks, units, job.counter)
+        # a chunk whose text a stage generated is assembled from that text
+        bases = [Chunk(job.bases[c.id][0], id=c.id, metadata=c.metadata, score=c.score) if c.id in job.bases else c
+                 for c in chunks]
+    assembly = assemble(bases, units, job.counter)
     if assembly.tokens > job.limit:  # a third-party stage overshot: enforce the budget
-        assembly = select_units(chunks, units, job.counter, job.limit)
+        assembly = select_units(bases, units, job.counter, job.limit)
+    if job.bases:
+        assembly = _mark_generated(job, assembly)
     ctx = make_context(chunks, assembly, job.tokens_in, job.budget, job.limit, job.counter, tuple(job.reports))
     if job.plan is None:
         return ctx

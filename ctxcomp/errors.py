@@ -115,3 +115,28 @@ class ModelLoadError(BackendError):
 
 class CacheError(BackendError):
     """The cache backend failed; compression itself does not depend on it."""
+
+
+class LLMError(BackendError):
+    """A generative-model call failed (:mod:`ctxcomp.llm`); not retried unless a subclass says so.
+
+    Attributes:
+        status: the HTTP status of the failed call, when there was one.
+    """
+
+    is_retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class LLMRetryableError(LLMError):
+    """A call that may succeed when tried again: a rate limit (429), a server error (5xx),
+    a dropped connection."""
+
+    is_retryable = True
+
+
+class LLMTimeoutError(LLMRetryableError):
+    """A call ran past its timeout."""

@@ -97,6 +97,9 @@ compressors = Registry("stage", "ctxcomp.compressors", {
     "truncate": "ctxcomp.compressors.truncate:TruncateCompressor",
     "embedding": "ctxcomp.compressors.embedding:EmbeddingCompressor",
     "gemfilter": "ctxcomp.compressors.early_layer:EarlyLayerFilter",
+    "summarize": "ctxcomp.compressors.summarize:SummarizeCompressor",
+    "semantic": "ctxcomp.compressors.semantic:SemanticCompressor",
+    "exit": "ctxcomp.compressors.exit:ExitCompressor",
 })
 
 planners = Registry("planner", "ctxcomp.planners", {
@@ -104,8 +107,16 @@ planners = Registry("planner", "ctxcomp.planners", {
     "knapsack": "ctxcomp.planners.knapsack:KnapsackPlanner",
 })
 
+llms = Registry("llm", "ctxcomp.llms", {
+    "local": "ctxcomp.llm.local:LocalLLM",
+    "openai": "ctxcomp.llm.openai_compat:OpenAICompatLLM",
+    "langchain": "ctxcomp.llm.frameworks:LangChainLLM",
+    "llamaindex": "ctxcomp.llm.frameworks:LlamaIndexLLM",
+    "callable": "ctxcomp.llm.function:CallableLLM",
+})
+
 #: Every kind, by the name a spec or an error uses for it.
-KINDS: dict[str, Registry] = {"compressor": compressors, "planner": planners}
+KINDS: dict[str, Registry] = {"compressor": compressors, "planner": planners, "llm": llms}
 
 
 def register(name: str, target: str | Callable[..., Any], kind: str = "compressor") -> None:

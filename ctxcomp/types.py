@@ -183,18 +183,42 @@ def join_spans(source: str, spans: Sequence[Span]) -> str:
 
 
 @dataclass(frozen=True)
-class CompressedChunk:
-    """What survived of one source chunk.
+class Generated:
+    """How the text of a generated (abstractive) chunk was made: not copied from its
+    source but written by a model, so it has no spans into the source.
 
     Attributes:
-        text: the kept text: the spans of the source joined by :func:`join_spans`.
+        model: the model that wrote it.
+        method: the stage that asked for it (``summarize``).
+        source_spans: the character spans of the source text the model was given (what
+            the text summarizes), sorted and non-overlapping.
+        faithfulness: the share of the text's sentences that a source sentence supports
+            (None: not measured).
+    """
+
+    model: str
+    method: str
+    source_spans: tuple[Span, ...]
+    faithfulness: float | None = None
+
+
+@dataclass(frozen=True)
+class CompressedChunk:
+    """What survived of one source chunk: extracted (copied spans) or generated.
+
+    Attributes:
+        text: the kept text. Extracted: the spans of the source joined by
+            :func:`join_spans`. Generated: text a model wrote (see ``generated``).
         source_id: the id of the source :class:`Chunk`.
-        spans: sorted, non-overlapping ``(start, end)`` character offsets into the
-            source text; ``source.text[start:end]`` is exactly what was kept.
+        spans: extracted: sorted, non-overlapping ``(start, end)`` character offsets into
+            the source text; ``source.text[start:end]`` is exactly what was kept.
+            Generated: empty (no character of ``text`` is claimed to be the source's).
         tokens_in: tokens of the source chunk text.
         tokens_out: tokens of ``text``.
         score: the compressor's relevance score for this chunk (higher is better).
         metadata: the source chunk's metadata, carried along.
+        generated: None for extracted text; for generated text, the model, the stage and
+            the source spans it was made from.
     """
 
     text: str
@@ -204,6 +228,12 @@ class CompressedChunk:
     tokens_out: int
     score: float | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    generated: Generated | None = None
+
+    @property
+    def kind(self) -> str:
+        """``"extracted"`` or ``"generated"``."""
+        return "extracted" if self.generated is None else "generated"
 
 
 @dataclass(frozen=True)
@@ -368,12 +398,21 @@ class CompressedContext:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (spans as lists; ratio included; inf written as None)."""
         data = asdict(self)
-        data["chunks"] = [
-            {**asdict(c), "spans": [list(s) for s in c.spans], "metadata": dict(c.metadata)}
-            for c in self.chunks
-        ]
+        data["chunks"] = [chunk_dict(c) for c in self.chunks]
         ratio = self.ratio
         data["ratio"] = ratio if math.isfinite(ratio) else None
         data["tokens_saved"] = self.tokens_saved
         data["cost_saved"] = self.cost_saved
         return data
+
+
+def chunk_dict(c: CompressedChunk) -> dict[str, Any]:
+    """A kept chunk as a JSON-ready dict: spans as lists, ``kind`` (extracted or
+    generated) and, for generated text, ``generated`` with its model, method and source
+    spans."""
+    data = {**asdict(c), "spans": [list(s) for s in c.spans], "metadata": dict(c.metadata), "kind": c.kind}
+    if c.generated is not None:
+        data["generated"] = {"model": c.generated.model, "method": c.generated.method,
+                             "source_spans": [list(s) for s in c.generated.source_spans],
+                             "faithfulness": c.generated.faithfulness}
+    return data

@@ -36,7 +36,9 @@ def test_register_a_third_party_compressor_and_planner() -> None:
     with pytest.raises(ConfigError):
         registry.register("", TruncateCompressor)
     with pytest.raises(UnknownNameError):
-        registry.register("x", TruncateCompressor, kind="llm")
+        registry.register("x", TruncateCompressor, kind="retriever")
+    registry.register("my-llm", "ctxcomp.llm.function:CallableLLM", kind="llm")  # "llm" is a kind (issue 14)
+    assert "my-llm" in registry.llms.known_names()
 
 
 def test_bad_settings_name_the_kind() -> None:

@@ -21,6 +21,10 @@ A cache is something others may write to (a shared Redis), so decoding trusts no
   source, and the kept text is **rebuilt from the request's own chunks** and must equal
   what was stored, as must the token count of the whole text (recounted with the
   request's tokenizer) and the model; plan entries name request chunks only.
+* a generated (abstractive) chunk cannot be rebuilt from the request: its source spans
+  must lie inside its source and it must have no extracted spans, and its text is taken
+  as stored (bounded, and counted in the recount of the whole text). Give the cache an
+  ``hmac_key`` when others can write to it and generated stages are cached.
 
 Chunk metadata is not stored: the cache key covers it, and :func:`decode` re-attaches it
 from the request's chunks by source id. Anything that does not decode or validate raises
@@ -46,13 +50,14 @@ from ctxcomp.types import (
     ChunkPlan,
     CompressedChunk,
     CompressedContext,
+    Generated,
     Plan,
     StageReport,
     join_spans,
 )
 
 #: Bumped whenever the payload layout or the key recipe changes; part of every key.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: a kept chunk may be generated (abstractive); older entries are misses
 #: Bodies larger than this many bytes are zlib-compressed.
 DEFAULT_COMPRESS_THRESHOLD = 2048
 _RAW, _ZLIB, _SIGNED = b"j", b"z", b"s"
@@ -76,7 +81,10 @@ class Decoded:
 
 
 def _chunk_dict(c: CompressedChunk) -> list[Any]:
-    return [c.text, c.source_id, [[s, e] for s, e in c.spans], c.tokens_in, c.tokens_out, c.score]
+    made = None if c.generated is None else [c.generated.model, c.generated.method,
+                                             [[s, e] for s, e in c.generated.source_spans],
+                                             c.generated.faithfulness]
+    return [c.text, c.source_id, [[s, e] for s, e in c.spans], c.tokens_in, c.tokens_out, c.score, made]
 
 
 def _stage_list(s: StageReport) -> list[Any]:
@@ -189,9 +197,18 @@ def _spans(value: Any) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+def _generated(value: Any) -> Generated | None:
+    if value is None:
+        return None
+    _check(isinstance(value, list) and len(value) == 4, "generated")
+    model, method, spans, faithful = value
+    return Generated(_str(model, "generated model"), _str(method, "generated method"), _spans(spans),
+                     _opt_float(faithful, "generated faithfulness"))
+
+
 def _chunk(value: Any, metadata: Mapping[str, Mapping[str, Any]]) -> CompressedChunk:
-    _check(isinstance(value, list) and len(value) == 6, "chunk")
-    text, source_id, spans, t_in, t_out, score = value
+    _check(isinstance(value, list) and len(value) == 7, "chunk")
+    text, source_id, spans, t_in, t_out, score, made = value
     source_id = _str(source_id, "source_id")
     return CompressedChunk(
         text=_str(text, "chunk text"),
@@ -201,6 +218,7 @@ def _chunk(value: Any, metadata: Mapping[str, Mapping[str, Any]]) -> CompressedC
         tokens_out=_int(t_out, "chunk tokens_out"),
         score=_opt_float(score, "chunk score"),
         metadata=metadata.get(source_id, {}),
+        generated=_generated(made),
     )
 
 
@@ -331,6 +349,13 @@ def decode(
     return Decoded(ctx, compute_s)
 
 
+def _check_spans(spans: Sequence[tuple[int, int]], length: int) -> None:
+    prev_end = 0
+    for start, end in spans:
+        _check(prev_end <= start < end <= length, "span (outside its source or out of order)")
+        prev_end = end
+
+
 def _against_request(
     ctx: CompressedContext, chunks: Sequence[Chunk], counter: TokenCounter | None, model: str | None
 ) -> CompressedContext:
@@ -345,10 +370,11 @@ def _against_request(
         _check(position > last, "chunk order (repeated or out of request order)")
         last = position
         source = chunks[position].text
-        prev_end = 0
-        for start, end in kept.spans:
-            _check(prev_end <= start < end <= len(source), "span (outside its source or out of order)")
-            prev_end = end
+        if kept.generated is not None:  # model-written text: its source spans are checked, its text cannot be
+            _check(not kept.spans and bool(kept.text), "generated chunk (has spans, or no text)")
+            _check_spans(kept.generated.source_spans, len(source))
+            continue
+        _check_spans(kept.spans, len(source))
         _check(bool(kept.spans) and join_spans(source, kept.spans) == kept.text,
                "chunk text (does not match the request's chunk)")
     _check(CHUNK_SEPARATOR.join(c.text for c in ctx.chunks) == ctx.text, "text (not the kept chunks joined)")

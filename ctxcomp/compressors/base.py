@@ -120,7 +120,9 @@ class BaseCompressor(ABC):
         else:
             self.setup()
             assembly = self._call_propose(query, items, limit, counter, quotas)
-        report = StageReport(self.name, tokens_in, assembly.tokens, time.perf_counter() - started, limit=limit)
+        report = StageReport(self.name, tokens_in, assembly.tokens, time.perf_counter() - started, limit=limit,
+                             llm_tokens_in=assembly.llm_tokens_in, llm_tokens_out=assembly.llm_tokens_out,
+                             llm_cost=assembly.llm_cost, note=assembly.note)
         return make_context(items, assembly, tokens_in, budget, limit, counter, (report,))
 
     def _call_propose(

@@ -98,7 +98,12 @@ def provenance(kept: CompressedChunk) -> dict[str, Any]:
     ratio = kept.tokens_in / kept.tokens_out if kept.tokens_out else math.inf
     return {"source_id": kept.source_id, "spans": [list(s) for s in kept.spans],
             "tokens_in": kept.tokens_in, "tokens_out": kept.tokens_out,
-            "ratio": ratio if math.isfinite(ratio) else None, "score": kept.score}
+            "ratio": ratio if math.isfinite(ratio) else None, "score": kept.score,
+            "kind": kept.kind,
+            "generated": None if kept.generated is None else {
+                "model": kept.generated.model, "method": kept.generated.method,
+                "source_spans": [list(x) for x in kept.generated.source_spans],
+                "faithfulness": kept.generated.faithfulness}}
 
 
 def context_to_documents(documents: Sequence[Document], chunks: Sequence[Chunk],
