@@ -97,6 +97,8 @@ compressors = Registry("stage", "ctxcomp.compressors", {
     "truncate": "ctxcomp.compressors.truncate:TruncateCompressor",
     "embedding": "ctxcomp.compressors.embedding:EmbeddingCompressor",
     "gemfilter": "ctxcomp.compressors.early_layer:EarlyLayerFilter",
+    "attribution": "ctxcomp.compressors.attribution.compressor:AttributionCompressor",
+    "selfinfo": "ctxcomp.compressors.attribution.compressor:SelfInfoCompressor",
 })
 
 planners = Registry("planner", "ctxcomp.planners", {
