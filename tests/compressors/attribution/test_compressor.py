@@ -68,7 +68,7 @@ def test_gradient_x_input_matches_finite_differences(tiny):
     rows, target = _rows(lm, [PROSE], "what makes fuel dilution worse?")
     row = rows[:1]
     attribution = scoring._attribute_batch(lm, row, target, 0)[0]
-    ids, mask, emb = scoring.embed_rows(lm, row, target)
+    _, mask, emb = scoring.embed_rows(lm, row, target)
     starts = [row[0].target_start]
     eps = 1e-2
     positions = [p for p, _, _ in row[0].owners][::7]
@@ -87,7 +87,7 @@ def test_integrated_gradients_is_complete(tiny):
     rows, target = _rows(lm, [PROSE], "what makes fuel dilution worse?")
     row = rows[:1]
     ig = scoring._attribute_batch(lm, row, target, 48)[0]
-    ids, mask, emb = scoring.embed_rows(lm, row, target)
+    _, mask, emb = scoring.embed_rows(lm, row, target)
     ctx = [p for p, _, _ in row[0].owners]
     base = emb.clone()
     base[0, ctx] = 0
