@@ -81,20 +81,26 @@ def test_gradient_x_input_matches_finite_differences(tiny):
         assert float(fd) == pytest.approx(float(attribution[p]), rel=0.05, abs=1e-3)
 
 
-def test_integrated_gradients_is_complete(tiny):
-    """IG attributions over the context sum to f(x) - f(context embeddings zeroed)."""
+def test_integrated_gradients_is_the_riemann_sum_of_gradients(tiny):
+    """IG with 2 steps = embedding . mean of the gradients at 0.25x and 0.75x the context
+    embeddings (query untouched), computed here by plain autograd."""
     lm = load_causal_lm(tiny, device="cpu", dtype="fp32")
     rows, target = _rows(lm, [PROSE], "what makes fuel dilution worse?")
     row = rows[:1]
-    ig = scoring._attribute_batch(lm, row, target, 48)[0]
+    ig = scoring._attribute_batch(lm, row, target, 2)[0]
     _, mask, emb = scoring.embed_rows(lm, row, target)
     ctx = [p for p, _, _ in row[0].owners]
-    base = emb.clone()
-    base[0, ctx] = 0
     starts = [row[0].target_start]
-    with torch.no_grad():
-        gap = float(scoring.loglik(lm, emb, mask, starts, target) - scoring.loglik(lm, base, mask, starts, target))
-    assert float(ig[ctx].sum()) == pytest.approx(gap, rel=0.1, abs=0.05)
+    total = torch.zeros_like(emb)
+    for alpha in (0.25, 0.75):
+        x = emb.clone()
+        x[0, ctx] *= alpha
+        x.requires_grad_(True)
+        with torch.enable_grad():
+            scoring.loglik(lm, x, mask, starts, target).backward()
+        total += x.grad
+    manual = (total / 2 * emb).sum(-1)[0]
+    assert ig[ctx].numpy() == pytest.approx(manual[ctx].numpy(), rel=1e-3, abs=1e-5)
 
 
 def test_batching_does_not_change_scores(tiny):
