@@ -53,7 +53,7 @@ class Row:
 
 def tokenize(lm: LoadedLM, texts: Sequence[str]) -> list[tuple[list[int], np.ndarray]]:
     """(ids, offsets) of each text, with no special tokens."""
-    out = []
+    out: list[tuple[list[int], np.ndarray]] = []
     for text in texts:
         if not text:
             out.append(([], np.zeros((0, 2), dtype=np.int64)))
