@@ -100,6 +100,8 @@ compressors = Registry("stage", "ctxcomp.compressors", {
     "summarize": "ctxcomp.compressors.summarize:SummarizeCompressor",
     "semantic": "ctxcomp.compressors.semantic:SemanticCompressor",
     "exit": "ctxcomp.compressors.exit:ExitCompressor",
+    "attribution": "ctxcomp.compressors.attribution.compressor:AttributionCompressor",
+    "selfinfo": "ctxcomp.compressors.attribution.compressor:SelfInfoCompressor",
 })
 
 planners = Registry("planner", "ctxcomp.planners", {
