@@ -124,7 +124,7 @@ def select_pieces(
         raise InfeasibleBudgetError(
             f"the protected regions alone take {assembly.tokens} tokens (or exceed a chunk's quota); "
             f"the limit is {limit}: raise the budget or protect less", limit=limit, needed=assembly.tokens)
-    caps = list(quotas) if quotas is not None else [None] * len(chunks)
+    caps: list[int | None] = list(quotas) if quotas is not None else [None] * len(chunks)
     pairs = [(r, cost) for r, cost in zip(ranked, costs, strict=True) if layouts[r[0]].pieces[r[1]].tier != 2]
     order = {r: k for k, (r, _) in enumerate(pairs)}
     kept = list(protected)
