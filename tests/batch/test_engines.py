@@ -19,6 +19,17 @@ def _texts(records: list[dict[str, Any]]) -> list[str]:
     return [json.dumps(r, sort_keys=True) for r in records]
 
 
+def _rounded(value: Any) -> Any:
+    """``value`` with every float rounded to 6 significant digits."""
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
 def test_processes_equal_local(records: list[dict[str, Any]]) -> None:
     local = compress_dataset(records, pipeline=TRUNCATE, budget=BUDGET, batch_size=4, timings=False)
     pool = compress_dataset(records, pipeline=TRUNCATE, budget=BUDGET, batch_size=4, timings=False,
@@ -53,4 +64,6 @@ def test_embedding_stage_same_output_in_processes(demo_chunks: list[Any]) -> Non
     pool = compress_dataset(records, pipeline=spec, budget=Budget(ratio=4), batch_size=2, timings=False,
                             engine="processes", workers=2)
     assert [r["text"] for r in pool.records] == [r["text"] for r in local.records]
-    assert _texts(pool.records) == _texts(local.records)
+    # the same output; model scores may differ in their last bits (workers use fewer threads,
+    # so float sums run in another order)
+    assert _texts(_rounded(pool.records)) == _texts(_rounded(local.records))

@@ -79,6 +79,36 @@ def _string_end(text: str, pos: int) -> int:
         i = j + 1
 
 
+def _whole_escapes(text: str, start: int, end: int, spans: list[Span]) -> list[Span]:
+    """``spans`` (words inside the string literal ``text[start:end]``) widened so that no
+    escape sequence (``\\n``, ``\\"``, ``\\u00e9``) is cut, then merged where they overlap.
+    A word segmenter for unspaced scripts may put a boundary anywhere; an escape cut in two
+    is invalid JSON."""
+    if "\\" not in text[start:end]:
+        return spans
+    owner: dict[int, tuple[int, int]] = {}  # a position inside an escape -> the escape's span
+    k = start
+    while k < end:
+        if text[k] == "\\":
+            size = 6 if text[k + 1 : k + 2] == "u" else 2
+            for j in range(k, min(k + size, end)):
+                owner[j] = (k, min(k + size, end))
+            k += size
+        else:
+            k += 1
+    out: list[Span] = []
+    for a, b in spans:
+        if a in owner:
+            a = owner[a][0]
+        if b - 1 in owner:
+            b = owner[b - 1][1]
+        if out and a < out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
 def _skip(text: str, pos: int) -> int:
     m = _WS.match(text, pos)
     return m.end() if m else pos
@@ -96,7 +126,7 @@ class _Parser:
         ch = text[pos]
         if ch == '"':
             end = _string_end(text, pos)
-            found = self.split_words(text, pos + 1, end - 1)
+            found = _whole_escapes(text, pos + 1, end - 1, self.split_words(text, pos + 1, end - 1))
             if not found:
                 return JScalar((pos, end)), end
             return JString(pos, end - 1, found), end

@@ -202,3 +202,16 @@ def test_bad_inputs():
     assert counter.count(assembly.text) == assembly.tokens
     # empty and whitespace-only chunks are no pieces
     assert lay.build("", {}, RULES).pieces == [] and lay.build("   \n", {}, RULES).pieces == []
+
+
+@pytest.mark.parametrize("value", [[1.0000000000000002e16, '\\\n中"\n'], ["東京\\n大阪\"京都\\u00e9"], {"k": "a\\b 中文\t\"x\""}])
+@pytest.mark.parametrize("frac", [0.2, 0.375, 0.6])
+def test_json_escapes_are_never_cut(value, frac):
+    for ensure_ascii in (True, False):
+        text = json.dumps(value, ensure_ascii=ensure_ascii)
+        try:
+            _, _, assembly = _prune([text], max(1, int(COUNTER.count(text) * frac)), 0)
+        except InfeasibleBudgetError:
+            continue
+        for kept in assembly.chunks:
+            json.loads(kept.text)
