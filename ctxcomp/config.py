@@ -72,11 +72,17 @@ def _build_cache(settings: Mapping[str, Any]) -> Any:
     return cache if cache is not None else False
 
 
-def _read_file(path: Path) -> Any:
+def read_config_file(path: Path, what: str = "pipeline spec") -> Any:
+    """The data of a .yaml/.yml/.toml/.json file (YAML safe-loaded; ``what`` names the file
+    in errors).
+
+    Raises:
+        ConfigError: the file cannot be read or parsed.
+    """
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read pipeline spec {path}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
     try:
         if path.suffix == ".toml":
             return tomllib.loads(raw.decode("utf-8"))
@@ -85,7 +91,7 @@ def _read_file(path: Path) -> Any:
         return yaml.safe_load(raw)
     except (UnicodeDecodeError, ValueError, RecursionError, yaml.YAMLError) as exc:
         kind = path.suffix.lstrip(".") or "YAML"
-        raise ConfigError(f"pipeline spec {path} is not valid {kind}: {_one_line(exc)}") from None
+        raise ConfigError(f"{what} {path} is not valid {kind}: {_one_line(exc)}") from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -115,7 +121,7 @@ def load_spec(spec: Mapping[str, Any] | str | Path) -> PipelineSpec:
     Raises:
         ConfigError: unreadable file, bad syntax, unknown keys or bad values.
     """
-    data = _read_file(Path(spec)) if isinstance(spec, (str, Path)) else spec
+    data = read_config_file(Path(spec)) if isinstance(spec, (str, Path)) else spec
     if not isinstance(data, Mapping):
         raise ConfigError("a pipeline spec must be a mapping with a 'stages' list")
     unknown = set(data) - _TOP_KEYS

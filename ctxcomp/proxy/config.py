@@ -22,23 +22,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
-from ctxcomp.config import parse_budget
+from ctxcomp.config import parse_budget, read_config_file
 from ctxcomp.errors import BudgetError, ConfigError
 from ctxcomp.types import Budget
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 #: Request headers the proxy reads (and does not forward).
 BUDGET_HEADER = "x-ctxcomp-budget"
@@ -240,20 +232,7 @@ class ProxyConfig:
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> ProxyConfig:
         """A config from a .yaml/.yml/.toml/.json file; ``overrides`` that are not None win."""
-        path = Path(path)
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"cannot read proxy config {path}: {exc.strerror}") from exc
-        try:
-            if path.suffix == ".toml":
-                data = tomllib.loads(raw.decode("utf-8"))
-            elif path.suffix == ".json":
-                data = json.loads(raw)
-            else:
-                data = yaml.safe_load(raw)
-        except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-            raise ConfigError(f"proxy config {path} cannot be parsed: {' '.join(str(exc).split())}") from None
+        data = read_config_file(Path(path), "proxy config")
         return cls.from_mapping(data or {}, **overrides)
 
     def to_json(self) -> str:

@@ -80,3 +80,12 @@ def test_workers_build_the_app_from_the_environment(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("CTXCOMP_PROXY_CONFIG", config.to_json())
     state = app_from_env().state.proxy
     assert state.config == config and state.engine.pipeline.stages[0].name == "truncate"
+
+
+def test_an_unreadable_or_broken_config_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read proxy config"):
+        ProxyConfig.from_file(tmp_path / "missing.yaml")
+    broken = tmp_path / "proxy.json"
+    broken.write_text('{"upstream": ', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"proxy config .* is not valid json"):
+        ProxyConfig.from_file(broken)
